@@ -1,0 +1,1 @@
+"""Ingest: sources -> records -> payloads -> embeddings -> Qdrant."""

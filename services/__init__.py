@@ -1,0 +1,1 @@
+"""The shared core of vitrine: settings, models, embedder, store, search."""

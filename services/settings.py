@@ -1,0 +1,76 @@
+"""The one settings object, read from the environment and a `.env` file.
+
+Built once at an entry point (CLI, worker, UI) and passed down; library code
+never reads the environment itself.
+"""
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_MODEL = "ViT-B-32"
+DEFAULT_PRETRAINED = "laion2b_s34b_b79k"
+
+
+class Settings(BaseSettings):
+    """Everything that can be configured, with `VITRINE_` environment names."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="VITRINE_", env_file=".env", extra="ignore", frozen=True
+    )
+
+    data_dir: Path = Field(
+        default=Path("./vitrine-data"),
+        description="Folder for the embedded store, model registry, reports and job state.",
+    )
+    qdrant_url: str | None = Field(
+        default=None, description="Qdrant server URL; unset means the embedded store."
+    )
+    qdrant_api_key: SecretStr | None = Field(default=None, description="Qdrant API key.")
+    qdrant_prefer_grpc: bool = Field(
+        default=True, description="Talk gRPC to a Qdrant server when it offers it."
+    )
+    model: str = Field(
+        default=DEFAULT_MODEL,
+        description="open_clip model name, `hf-hub:ORG/NAME`, or `local-dir:PATH`.",
+    )
+    pretrained: str = Field(
+        default=DEFAULT_PRETRAINED,
+        description="open_clip pretrained tag for a model name (ignored for hub/local models).",
+    )
+    device: Literal["auto", "cpu", "cuda"] = Field(
+        default="auto", description="Where models run: auto picks CUDA when present."
+    )
+    batch_size: int = Field(default=64, ge=1, description="Images per forward pass.")
+    decode_workers: int = Field(
+        default=0, ge=0, description="Image decoding processes; 0 means one per CPU core."
+    )
+    max_image_pixels: int = Field(
+        default=200_000_000, ge=1, description="Images with more pixels are refused."
+    )
+    max_image_bytes: int = Field(
+        default=512 * 1024 * 1024, ge=1, description="Image files larger than this are refused."
+    )
+    http_timeout: float = Field(default=20.0, gt=0, description="Seconds per image download.")
+
+    @property
+    def store_path(self) -> Path:
+        """Folder of the embedded Qdrant store."""
+        return self.data_dir / "qdrant"
+
+    @property
+    def registry_path(self) -> Path:
+        """Folder of the model registry (one sub-folder per model version)."""
+        return self.data_dir / "models"
+
+    @property
+    def collections_path(self) -> Path:
+        """Folder of per-collection state: source, column mapping, history, reports."""
+        return self.data_dir / "collections"
+
+    def with_overrides(self, **overrides: object) -> "Settings":
+        """A copy with CLI flags applied; `None` values mean "not given"."""
+        given = {key: value for key, value in overrides.items() if value is not None}
+        return self.model_copy(update=given) if given else self
