@@ -7,9 +7,10 @@ names the physical Qdrant collection built with it (`prints__<version>`).
 import hashlib
 import json
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import open_clip
 import torch

@@ -73,4 +73,6 @@ class Settings(BaseSettings):
     def with_overrides(self, **overrides: object) -> "Settings":
         """A copy with CLI flags applied; `None` values mean "not given"."""
         given = {key: value for key, value in overrides.items() if value is not None}
-        return self.model_copy(update=given) if given else self
+        if not given:
+            return self
+        return type(self).model_validate({**self.model_dump(), **given})

@@ -1,0 +1,91 @@
+"""`ingest_collection`: the whole ingest as one call, for the CLI, jobs and scripts.
+
+Remembers the source and column mapping with the collection, so a re-ingest
+needs only the collection name, and records each run in its history.
+
+Example:
+    >>> services = Services(Settings())
+    >>> summary = ingest_collection(services, "prints", Path("catalogue.csv"),
+    ...                             map_flags=["caption=caption_en"])
+"""
+
+from collections.abc import Sequence
+from pathlib import Path
+
+from ingest.images import ImageLoader
+from ingest.mapping import ColumnMapping, load_mapping_file, merge, parse_map_flags
+from ingest.pipeline import Ingest, IngestSummary, Progress
+from ingest.report import ErrorReport
+from ingest.sources import open_source
+from services.collection_state import CollectionState, IngestRun, check_name, utc_now
+from services.errors import SourceError
+from services.wiring import Services
+
+
+def ingest_collection(
+    services: Services,
+    collection: str,
+    source: Path | None = None,
+    *,
+    map_flags: Sequence[str] = (),
+    mapping_file: Path | None = None,
+    prune: bool = False,
+    lang: str = "en",
+    progress: Progress | None = None,
+) -> IngestSummary:
+    """Ingest `source` (or the collection's remembered source) into `collection`.
+
+    Raises:
+        SourceError: no source given and none remembered, or it cannot be read.
+        VitrineError: the store or model cannot be used.
+    """
+    check_name(collection)
+    state = services.states.load(collection) or CollectionState(name=collection)
+    source_path = source or (Path(state.source) if state.source else None)
+    if source_path is None:
+        raise SourceError(
+            f"Collection {collection!r} has no remembered source: give one, as in "
+            f"`vitrine ingest catalogue.csv --collection {collection}`."
+        )
+    mapping = ColumnMapping.model_validate(state.mapping) if state.mapping else ColumnMapping()
+    if mapping_file is not None:
+        mapping = merge(mapping, load_mapping_file(mapping_file))
+    if map_flags:
+        mapping = merge(mapping, parse_map_flags(list(map_flags)))
+    opened = open_source(source_path, mapping)
+    embedder = services.embedder()
+    state.source = str(source_path.resolve())
+    state.mapping = mapping.model_dump()
+    services.states.save(state)
+    started_at = utc_now()
+    settings = services.settings
+    loader = ImageLoader(
+        embedder.loaded.preprocess,
+        target=embedder.image_size,
+        workers=settings.decode_workers,
+        max_pixels=settings.max_image_pixels,
+        max_bytes=settings.max_image_bytes,
+        timeout=settings.http_timeout,
+    )
+    with ErrorReport(services.states.report_path(collection, started_at)) as report, loader:
+        summary = Ingest(
+            collection=collection,
+            store=services.store,
+            embedder=embedder,
+            loader=loader,
+            report=report,
+            lang=lang,
+            progress=progress,
+        ).run(opened, prune=prune)
+    state.model_version = embedder.version
+    state.history.append(
+        IngestRun(started_at=started_at, model_version=embedder.version, **_run_fields(summary))
+    )
+    services.states.save(state)
+    return summary
+
+
+def _run_fields(summary: IngestSummary) -> dict[str, object]:
+    fields = summary.to_json()
+    fields.pop("collection")
+    return fields

@@ -1,0 +1,69 @@
+"""Build the shared objects from one Settings, once, for any entry point.
+
+The CLI, the worker and the UI each call `Services(settings)`; nothing else
+reads the environment. Expensive parts (the store, models) are opened on first
+use and kept.
+"""
+
+from functools import cached_property
+
+import torch
+
+from services.collection_state import CollectionStates
+from services.embedder import Embedder, pick_device
+from services.model_catalog import ModelCatalog
+from services.models import ModelSpec
+from services.search import Searcher
+from services.settings import Settings
+from services.store import Store
+
+
+class Services:
+    """The store, model loader, collection states and searcher of one process."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._embedders: dict[str, Embedder] = {}
+
+    @cached_property
+    def store(self) -> Store:
+        return Store.open(self.settings)
+
+    @cached_property
+    def device(self) -> torch.device:
+        return pick_device(self.settings.device)
+
+    @cached_property
+    def catalog(self) -> ModelCatalog:
+        return ModelCatalog(self.settings.data_dir)
+
+    @cached_property
+    def states(self) -> CollectionStates:
+        return CollectionStates(self.settings.collections_path)
+
+    @property
+    def model_spec(self) -> ModelSpec:
+        """The model named in the settings (for ingest and new collections)."""
+        return ModelSpec(self.settings.model, self.settings.pretrained)
+
+    def embedder(self, spec: ModelSpec | None = None) -> Embedder:
+        """A loaded model, once per spec per process."""
+        spec = spec or self.model_spec
+        key = f"{spec.name}|{spec.pretrained}"
+        if key not in self._embedders:
+            embedder = Embedder.from_spec(spec, self.device, self.settings.batch_size)
+            self.catalog.remember(embedder.version, spec)
+            self._embedders[key] = embedder
+        return self._embedders[key]
+
+    def embedder_for_version(self, version: str) -> Embedder:
+        """The model a physical collection was built with."""
+        return self.embedder(self.catalog.spec_for(version))
+
+    @cached_property
+    def searcher(self) -> Searcher:
+        return Searcher(self.store, self.embedder_for_version)
+
+    def close(self) -> None:
+        if "store" in self.__dict__:
+            self.store.close()

@@ -1,0 +1,1 @@
+"""vitrine: search heritage collections with CLIP and Qdrant."""
