@@ -3,16 +3,19 @@
 A real manifest never uses our column names, so a `ColumnMapping` renames
 theirs to ours. It is data: it serialises to JSON and is remembered with the
 collection, a mapping file can hold it, and `--map` flags override it.
+`build_record` applies a mapping to one row, whatever format it was read from.
 """
 
 import json
+import math
 import tomllib
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from ingest.records import Record, RowProblem
 from services.errors import ConfigError
 
 FIELDS: tuple[str, ...] = (
@@ -40,6 +43,8 @@ LIST_FIELDS: tuple[str, ...] = ("iconclass", "aat", "place", "aat_labels")
 
 DEFAULT_SEPARATORS: dict[str, str] = {field: ";" for field in LIST_FIELDS}
 """The separator of each list field when a mapping names none."""
+
+TEXT_FIELDS = ("id", "image", "caption", "title", "date", "collection", "url", "license")
 
 FLAG_SYNTAX = "FIELD=COLUMN[:SEP]"
 
@@ -107,12 +112,12 @@ def _parse_flag(flag: str) -> tuple[str, str, str | None]:
         raise ConfigError(f"--map {flag!r}: expected {FLAG_SYNTAX}, e.g. caption=caption_en")
     _check_fields([field], FIELDS, "field")
     column, colon, sep = target.rpartition(":")
+    sep = "\t" if sep == "\\t" else sep
     # A separator is never a word, so `title=dc:title` keeps its colon.
     if not colon or any(char.isalnum() for char in sep):
         column, sep = target, ""
     elif not sep:
         raise ConfigError(f"--map {flag!r}: empty separator after ':'")
-    sep = "\t" if sep == "\\t" else sep
     if sep and field not in LIST_FIELDS:
         raise ConfigError(
             f"--map {flag!r}: only list fields take a separator ({', '.join(LIST_FIELDS)})"
@@ -204,3 +209,124 @@ def merge(base: ColumnMapping, override: ColumnMapping) -> ColumnMapping:
         separators={**base.separators, **override.separators},
         drop=list(dict.fromkeys([*base.drop, *override.drop])),
     )
+
+
+def build_record(
+    values: Mapping[str, Any], number: int, mapping: ColumnMapping
+) -> Record | RowProblem:
+    """Turn one row (their column -> value) into a Record in our vocabulary.
+
+    Unparseable lat/lon/years become None with the raw value kept in `extra`
+    (`lat_raw`, `year_start_raw`, ...); every unmapped, non-empty column goes
+    into `extra` under its own name unless the mapping drops it.
+    """
+    fields: dict[str, Any] = {}
+    derived: dict[str, Any] = {}
+    used: set[str] = set()
+    for name in FIELDS:
+        column = mapping.column(name)
+        if column not in values:
+            continue
+        used.add(column)
+        raw = values[column]
+        if name in LIST_FIELDS:
+            fields[name] = _items(raw, mapping.separator(name))
+        elif isinstance(raw, dict | list):
+            reason = f"{column!r} must be a single value for {name}"
+            return RowProblem(number, reason, fields.get("id"))
+        elif name in TEXT_FIELDS:
+            fields[name] = _text(raw)
+        else:
+            fields[name] = _year(raw) if name.startswith("year") else _coordinate(raw, name)
+            if fields[name] is None and _text(raw) is not None:
+                derived[f"{name}_raw"] = _text(raw)
+    if not fields.get("id"):
+        return RowProblem(number, "missing id")
+    places = fields.pop("place", ())
+    fields["place"] = places[0] if places else None
+    if len(places) > 1:
+        derived["place_all"] = list(places)
+    if labels := fields.pop("aat_labels", ()):
+        derived["aat_labels"] = list(labels)
+    if fields.get("image"):
+        fields["image"] = _portable_path(fields["image"])
+    extra = {
+        key: cleaned
+        for key, value in values.items()
+        if key not in used and key not in mapping.drop
+        if (cleaned := _extra_value(value)) is not None
+    }
+    return Record(**fields, extra={**extra, **derived})
+
+
+def _text(value: Any) -> str | None:
+    if value is None or isinstance(value, dict | list):
+        return None
+    text = str(value).strip()
+    return text or None
+
+
+def _items(value: Any, separator: str) -> tuple[str, ...]:
+    if isinstance(value, list):
+        parts: Iterable[Any] = value
+    else:
+        text = _text(value)
+        parts = _split_outside_brackets(text, separator) if text else ()
+    return tuple(item for part in parts if (item := _text(part)))
+
+
+def _split_outside_brackets(text: str, separator: str) -> list[str]:
+    """Split on `separator`, except inside (...) as in `86(FAC ET SPERA; ORA)`.
+
+    Brackets that do not balance are taken as plain text: a plain split.
+    """
+    parts = text.split(separator)
+    if "(" not in text:
+        return parts
+    joined: list[str] = []
+    depth = 0
+    for part in parts:
+        if depth > 0:
+            joined[-1] += separator + part
+        else:
+            joined.append(part)
+        depth += part.count("(") - part.count(")")
+        if depth < 0:
+            return parts
+    return joined if depth == 0 else parts
+
+
+def _year(value: Any) -> int | None:
+    text = _text(value)
+    if text is None or isinstance(value, bool):
+        return None
+    try:
+        number = float(text)
+    except ValueError:
+        return None
+    return int(number) if number.is_integer() else None
+
+
+def _coordinate(value: Any, name: str) -> float | None:
+    text = _text(value)
+    if text is None or isinstance(value, bool):
+        return None
+    try:
+        # A decimal comma, as a ';'-delimited European export writes it.
+        number = float(text.replace(",", ".", 1) if text.count(",") == 1 else text)
+    except ValueError:
+        return None
+    limit = 90.0 if name == "lat" else 180.0
+    return number if math.isfinite(number) and abs(number) <= limit else None
+
+
+def _portable_path(image: str) -> str:
+    if image.lower().startswith(("http://", "https://")):
+        return image
+    return image.replace("\\", "/")
+
+
+def _extra_value(value: Any) -> Any:
+    if isinstance(value, str):
+        return value.strip() or None
+    return None if value in (None, [], {}) else value

@@ -7,7 +7,7 @@ never reads the environment itself.
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_MODEL = "ViT-B-32"
@@ -76,3 +76,44 @@ class Settings(BaseSettings):
         if not given:
             return self
         return type(self).model_validate({**self.model_dump(), **given})
+
+    # -- Qdrant server and cluster: how collections are laid out, how faults are retried --
+    qdrant_grpc_port: int = Field(
+        default=6334, ge=1, le=65535, description="gRPC port of the Qdrant server."
+    )
+    qdrant_retries: int = Field(
+        default=5,
+        ge=1,
+        description="Attempts per Qdrant call (with back-off) before a server counts as down.",
+    )
+    qdrant_shards: int | None = Field(
+        default=None,
+        ge=1,
+        description="Shards per new collection on a server; unset: Qdrant picks (one per node).",
+    )
+    qdrant_replication: int = Field(
+        default=1, ge=1, description="Copies of each shard on a Qdrant cluster (replication factor)."
+    )
+    qdrant_write_consistency: int = Field(
+        default=1,
+        ge=1,
+        description="Replicas that must confirm a write; at most the replication factor.",
+    )
+    qdrant_on_disk: bool = Field(
+        default=False,
+        description="Keep original vectors and payloads on disk, not in RAM (large collections).",
+    )
+    qdrant_quantization: Literal["none", "int8"] = Field(
+        default="none",
+        description="Scalar quantization of new collections: int8 keeps a compact copy in RAM.",
+    )
+
+    @model_validator(mode="after")
+    def _write_consistency_fits(self) -> "Settings":
+        if self.qdrant_write_consistency > self.qdrant_replication:
+            raise ValueError(
+                f"VITRINE_QDRANT_WRITE_CONSISTENCY ({self.qdrant_write_consistency}) cannot exceed "
+                f"VITRINE_QDRANT_REPLICATION ({self.qdrant_replication}): a write cannot wait for "
+                "more copies than there are."
+            )
+        return self

@@ -18,6 +18,7 @@ COLOURS = [
     (120, 40, 160),
     (30, 30, 30),
 ]
+COLOUR_NAMES = ["red", "green", "blue", "yellow", "purple", "black"]
 SHAPES = ["circle", "square", "triangle", "bar"]
 ICONCLASS = [
     "25F23(LION)",
@@ -76,14 +77,14 @@ def draw(colour: tuple[int, int, int], shape: str, size: int = 96) -> Image.Imag
 def sample_items(count: int = 24) -> list[SampleItem]:
     items = []
     for index in range(count):
-        colour = COLOURS[index % len(COLOURS)]
+        colour = COLOUR_NAMES[index % len(COLOURS)]
         shape = SHAPES[index % len(SHAPES)]
         place, lat, lon = PLACES[index % len(PLACES)]
         items.append(
             SampleItem(
                 id=f"item-{index:03d}",
                 image=f"images/item-{index:03d}.{'png' if index % 3 == 0 else 'jpg'}",
-                caption=f"a {shape} in colour {index % len(COLOURS)}",
+                caption=f"a {colour} {shape}",
                 iconclass=ICONCLASS[index % len(ICONCLASS)],
                 aat=AAT[index % len(AAT)],
                 date=DATES[index % len(DATES)],
