@@ -11,10 +11,10 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from ingest.aat import normalise_aat
 from ingest.dates import year_range
 from ingest.iconclass_terms import labels, notation_path, rejoin_notations
 from ingest.records import Record
+from services.aat import normalise_aat
 
 # Keys that change without the catalogue changing: left out of the fingerprint.
 VOLATILE_KEYS = frozenset({"sha256", "model_version", "ingested_at", "fingerprint"})

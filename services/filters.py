@@ -10,9 +10,8 @@ from dataclasses import dataclass, field
 
 from qdrant_client import models
 
+from services.aat import normalise_aat
 from services.errors import QueryError
-
-AAT_PREFIXES = ("aat:", "http://vocab.getty.edu/aat/", "https://vocab.getty.edu/aat/")
 
 
 @dataclass(frozen=True)
@@ -65,14 +64,11 @@ class Filters:
 
 
 def aat_id(value: str) -> str:
-    """`aat:300033618`, a Getty URI or the bare id: all the bare id."""
-    text = value.strip()
-    for prefix in AAT_PREFIXES:
-        if text.lower().startswith(prefix):
-            text = text[len(prefix) :]
-    if not text.isdigit():
+    """`aat:300033618`, a Getty URI or the bare id: all the bare id the payload stores."""
+    normalised = normalise_aat(value)
+    if normalised is None:
         raise QueryError(f"{value!r} is not a Getty AAT id (for example 300033618).")
-    return text
+    return normalised
 
 
 def _any_of(key: str, values: list[str]) -> models.FieldCondition:

@@ -92,7 +92,9 @@ class Settings(BaseSettings):
         description="Shards per new collection on a server; unset: Qdrant picks (one per node).",
     )
     qdrant_replication: int = Field(
-        default=1, ge=1, description="Copies of each shard on a Qdrant cluster (replication factor)."
+        default=1,
+        ge=1,
+        description="Copies of each shard on a Qdrant cluster (replication factor).",
     )
     qdrant_write_consistency: int = Field(
         default=1,

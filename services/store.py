@@ -69,12 +69,49 @@ def _is_transient(error: BaseException) -> bool:
     return type(error).__name__ in {"_InactiveRpcError", "AioRpcError"}
 
 
-_retrying = retry(
-    retry=retry_if_exception(_is_transient),
-    wait=wait_exponential(multiplier=0.5, max=8),
-    stop=stop_after_attempt(5),
-    reraise=True,
-)
+def _retry_policy(attempts: int) -> Any:
+    """Retry transient faults up to `attempts` times, waiting 0.5 s, 1 s, 2 s ... (at most 8 s)."""
+    return retry(
+        retry=retry_if_exception(_is_transient),
+        wait=wait_exponential(multiplier=0.5, max=8),
+        stop=stop_after_attempt(attempts),
+        reraise=True,
+    )
+
+
+@dataclass(frozen=True)
+class CollectionLayout:
+    """How new physical collections are laid out on a Qdrant server or cluster.
+
+    The embedded mode accepts these parameters and ignores them: it has one
+    shard, no replicas and keeps everything in its own files.
+    """
+
+    shards: int | None = None
+    replication: int = 1
+    write_consistency: int = 1
+    on_disk: bool = False
+    quantization: str = "none"
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> "CollectionLayout":
+        return cls(
+            shards=settings.qdrant_shards,
+            replication=settings.qdrant_replication,
+            write_consistency=settings.qdrant_write_consistency,
+            on_disk=settings.qdrant_on_disk,
+            quantization=settings.qdrant_quantization,
+        )
+
+    def quantization_config(self) -> models.ScalarQuantization | None:
+        """int8 scalar quantization, the compact copy pinned in RAM for fast scoring."""
+        if self.quantization != "int8":
+            return None
+        return models.ScalarQuantization(
+            scalar=models.ScalarQuantizationConfig(
+                type=models.ScalarType.INT8, quantile=0.99, memory=models.Memory.PINNED
+            )
+        )
 
 
 @dataclass(frozen=True)
@@ -99,22 +136,38 @@ class StoredPoint:
 class Store:
     """Collections, aliases, points and queries over one Qdrant client."""
 
-    def __init__(self, client: QdrantClient, *, location: str) -> None:
+    def __init__(
+        self,
+        client: QdrantClient,
+        *,
+        location: str,
+        layout: CollectionLayout | None = None,
+        retries: int = 5,
+    ) -> None:
         self.client = client
         self.location = location
+        self.layout = layout or CollectionLayout()
+        self._retrying = _retry_policy(retries)
 
     @classmethod
     def open(cls, settings: Settings) -> "Store":
         """Open the server named in settings, or the embedded store in the data folder."""
+        layout = CollectionLayout.from_settings(settings)
         if settings.qdrant_url:
             key = settings.qdrant_api_key.get_secret_value() if settings.qdrant_api_key else None
             client = QdrantClient(
                 url=settings.qdrant_url,
                 api_key=key,
                 prefer_grpc=settings.qdrant_prefer_grpc,
+                grpc_port=settings.qdrant_grpc_port,
                 timeout=60,
             )
-            store = cls(client, location=settings.qdrant_url)
+            store = cls(
+                client,
+                location=settings.qdrant_url,
+                layout=layout,
+                retries=settings.qdrant_retries,
+            )
             store.call(client.get_collections)
             return store
         path = settings.store_path
@@ -127,7 +180,7 @@ class Store:
                 "worker or another command). Close it and try again, or run a Qdrant server "
                 "and set VITRINE_QDRANT_URL so several processes can share it."
             ) from error
-        return cls(client, location=str(path))
+        return cls(client, location=str(path), layout=layout, retries=settings.qdrant_retries)
 
     @property
     def is_embedded(self) -> bool:
@@ -136,7 +189,7 @@ class Store:
     def call(self, func: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """Run one client call, retrying transient faults, explaining permanent ones."""
         try:
-            return _retrying(func)(*args, **kwargs)
+            return self._retrying(func)(*args, **kwargs)
         except VitrineError:
             raise
         except Exception as error:
@@ -177,14 +230,25 @@ class Store:
         return alias in self.aliases()
 
     def create_physical(self, physical: str, dim: int) -> None:
-        """Create a physical collection with our vectors and payload indexes."""
+        """Create a physical collection with our vectors and payload indexes.
+
+        Shards, replicas, on-disk storage and quantization follow the store's
+        layout (from settings); the embedded mode ignores what it has no use for.
+        """
         if self.call(self.client.collection_exists, physical):
             return
-        vector = models.VectorParams(size=dim, distance=models.Distance.COSINE)
+        layout = self.layout
+        cold = models.Memory.COLD if layout.on_disk else None
+        vector = models.VectorParams(size=dim, distance=models.Distance.COSINE, memory=cold)
         self.call(
             self.client.create_collection,
             physical,
             vectors_config={IMAGE_VECTOR: vector, CAPTION_VECTOR: vector},
+            shard_number=layout.shards,
+            replication_factor=layout.replication,
+            write_consistency_factor=layout.write_consistency,
+            payload=models.PayloadStorageParams(memory=cold) if cold else None,
+            quantization_config=layout.quantization_config(),
         )
         self._create_indexes(physical)
 

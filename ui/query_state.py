@@ -9,7 +9,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from services.errors import QueryError
-from services.filters import Filters, parse_years
+from services.filters import Filters, aat_id, parse_years
 
 LIST_PARAMS = ("iconclass", "aat", "place", "not")
 Years = tuple[int | None, int | None]
@@ -92,7 +92,9 @@ def from_params(get_all: Callable[[str], Sequence[str]]) -> ParsedParams:
     if years_text:
         try:
             years = parse_years(years_text)
+            Filters(years=years).to_qdrant()
         except QueryError as error:
+            years = None
             problems.append(f"years: {error}")
     page = 1
     page_text = one("page")
@@ -101,11 +103,17 @@ def from_params(get_all: Callable[[str], Sequence[str]]) -> ParsedParams:
             page = int(page_text)
         else:
             problems.append(f"page: {page_text!r} is not a page number; showing page 1.")
+    aat = many("aat")
+    for value in aat:
+        try:
+            aat_id(value)
+        except QueryError as error:
+            problems.append(f"aat: {error}")
     state = SearchState(
         collection=one("collection"),
         q=one("q") or "",
         iconclass=many("iconclass"),
-        aat=many("aat"),
+        aat=tuple(value for value in aat if _is_aat(value)),
         place=many("place"),
         years=years,
         negative=many("not"),
@@ -124,6 +132,14 @@ def from_mapping(params: Mapping[str, str | Sequence[str]]) -> ParsedParams:
         return [value] if isinstance(value, str) else list(value)
 
     return from_params(get_all)
+
+
+def _is_aat(value: str) -> bool:
+    try:
+        aat_id(value)
+    except QueryError:
+        return False
+    return True
 
 
 def split_terms(text: str) -> tuple[str, ...]:

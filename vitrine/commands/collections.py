@@ -1,14 +1,22 @@
-"""`vitrine collections list|info`."""
+"""`vitrine collections list|info|export|import`."""
 
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import asdict
+from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from vitrine.context import out_console, print_json, services_from
+from services.transfer import export_collection, import_collection
+from vitrine.context import err_console, out_console, print_json, services_from
 
-app = typer.Typer(help="List collections and show their size, model version and vectors.")
+app = typer.Typer(
+    help="List collections, show their size and model version, move them between stores."
+)
 
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
 
@@ -66,3 +74,76 @@ def _info_json(info: object) -> dict[str, object]:
     document = asdict(info)  # type: ignore[call-overload]
     document["physical_collection"] = document.pop("physical")
     return document
+
+
+@app.command("export")
+def export_command(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="Collection name.")],
+    path: Annotated[
+        Path,
+        typer.Argument(
+            help="File to write, e.g. prints.vitrine.jsonl.gz (gzip if it ends in .gz)."
+        ),
+    ],
+    no_thumbnails: Annotated[
+        bool, typer.Option("--no-thumbnails", help="Leave the thumbnails out (smaller file).")
+    ] = False,
+    as_json: JsonFlag = False,
+) -> None:
+    """Write a collection (vectors, payloads, thumbnails, model version) to one portable file.
+
+    Import it into another store (embedded or a Qdrant server) with `vitrine collections import`.
+    """
+    services = services_from(ctx)
+    with _progress_bar("export", quiet=as_json) as advance:
+        summary = export_collection(
+            services, name, path, thumbnails=not no_thumbnails, progress=advance
+        )
+    if as_json:
+        print_json(asdict(summary))
+        return
+    out_console.print(
+        f"[bold]{summary.collection}[/]: {summary.points} points and {summary.thumbnails} "
+        f"thumbnails written to {summary.path} (model version {summary.model_version})"
+    )
+
+
+@app.command("import")
+def import_command(
+    ctx: typer.Context,
+    path: Annotated[Path, typer.Argument(help="A file written by `vitrine collections export`.")],
+    name: Annotated[
+        str | None,
+        typer.Option("--name", help="Collection name in this store (default: the exported name)."),
+    ] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Load an exported collection into this store; searchable once every point is in."""
+    services = services_from(ctx)
+    with _progress_bar("import", quiet=as_json) as advance:
+        summary = import_collection(services, path, name=name, progress=advance)
+    if as_json:
+        print_json(asdict(summary))
+        return
+    out_console.print(
+        f"[bold]{summary.collection}[/]: {summary.points} points and {summary.thumbnails} "
+        f"thumbnails imported into {summary.physical}"
+    )
+    for note in summary.notes:
+        err_console.print(f"[yellow]Note:[/] {note}", highlight=False)
+
+
+@contextmanager
+def _progress_bar(label: str, *, quiet: bool) -> Iterator[Callable[[int], None]]:
+    """A points counter on stderr when it is a terminal."""
+    with Progress(
+        TextColumn(label),
+        BarColumn(),
+        TextColumn("{task.completed} points"),
+        TimeElapsedColumn(),
+        console=err_console,
+        disable=quiet or not sys.stderr.isatty(),
+    ) as bar:
+        task = bar.add_task(label, total=None)
+        yield lambda count: bar.advance(task, count)
