@@ -17,7 +17,7 @@ import torch
 from qdrant_client import models
 
 from ingest.image_refs import ImageError, ImageRef, resolve_ref
-from ingest.images import ImageLoader, hash_only
+from ingest.images import ImageLoader
 from ingest.payload import build_payload, record_fingerprint
 from ingest.records import Record, RowProblem
 from ingest.report import ErrorReport
@@ -148,7 +148,7 @@ class Ingest:
         """Hash images, then skip, update metadata, or embed each item."""
         to_embed: list[_Item] = []
         to_update: list[_Item] = []
-        hashes = dict(hash_only((index, item.ref) for index, item in enumerate(items)))
+        hashes = dict(self.loader.hash_only((index, item.ref) for index, item in enumerate(items)))
         for index, item in enumerate(items):
             digest = hashes[index]
             if isinstance(digest, ImageError):

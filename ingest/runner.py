@@ -58,15 +58,7 @@ def ingest_collection(
     state.mapping = mapping.model_dump()
     services.states.save(state)
     started_at = utc_now()
-    settings = services.settings
-    loader = ImageLoader(
-        embedder.loaded.preprocess,
-        target=embedder.image_size,
-        workers=settings.decode_workers,
-        max_pixels=settings.max_image_pixels,
-        max_bytes=settings.max_image_bytes,
-        timeout=settings.http_timeout,
-    )
+    loader = ImageLoader.from_settings(services.settings, embedder.loaded.preprocess, embedder.image_size)
     with ErrorReport(services.states.report_path(collection, started_at)) as report, loader:
         summary = Ingest(
             collection=collection,

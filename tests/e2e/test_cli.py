@@ -78,7 +78,7 @@ def test_ingest_search_and_collections_end_to_end(
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["ingest", "no/such/manifest.csv", "--collection", "x"], "not found"),
+        (["ingest", "no/such/manifest.csv", "--collection", "x"], "does not exist"),
         (["ingest", "{manifest}", "--collection", "x", "--map", "colour=caption"], "colour"),
         (["ingest", "{manifest}", "--collection", "bad__name"], "cannot name a collection"),
         (["search", "-c", "nothing", "--text", "x"], "No collection named"),

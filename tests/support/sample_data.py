@@ -56,8 +56,9 @@ class SampleItem:
     technique: str
 
 
-def draw(colour: tuple[int, int, int], shape: str, size: int = 96) -> Image.Image:
-    image = Image.new("RGB", (size, size), (245, 240, 230))
+def draw(colour: tuple[int, int, int], shape: str, size: int = 96, variant: int = 0) -> Image.Image:
+    """A shape on paper; `variant` tints the paper so no two sample images are equal."""
+    image = Image.new("RGB", (size, size), (245 - 9 * variant, 240 - 4 * variant, 230))
     pen = ImageDraw.Draw(image)
     box = (size // 5, size // 5, size * 4 // 5, size * 4 // 5)
     if shape == "circle":
@@ -102,7 +103,7 @@ def write_sample_collection(root: Path, count: int = 24, delimiter: str = ",") -
     (root / "images").mkdir(parents=True, exist_ok=True)
     items = sample_items(count)
     for index, item in enumerate(items):
-        picture = draw(COLOURS[index % len(COLOURS)], SHAPES[index % len(SHAPES)])
+        picture = draw(COLOURS[index % len(COLOURS)], SHAPES[index % len(SHAPES)], variant=index // 12)
         picture.save(root / item.image)
     manifest = root / "manifest.csv"
     with manifest.open("w", newline="", encoding="utf-8") as stream:
