@@ -6,6 +6,7 @@ that compose.yaml pins. Where no Docker engine answers, the server runs are
 skipped and say why (`pytest -rs`); `-m "not server"` leaves them out.
 """
 
+import itertools
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,8 +15,9 @@ import docker
 import pytest
 import yaml
 from docker.errors import DockerException
-from qdrant_client import QdrantClient
+from qdrant_client import QdrantClient, models
 from testcontainers.community.qdrant import QdrantContainer
+from testcontainers.core.wait_strategies import HttpWaitStrategy
 
 from ingest.runner import ingest_collection
 from services.settings import Settings
@@ -46,7 +48,11 @@ def qdrant_server() -> Iterator[QdrantServer]:
         docker.from_env().ping()
     except (DockerException, OSError) as error:
         pytest.skip(f"no Docker engine: {error}")
-    with QdrantContainer(image=compose_qdrant_image(), api_key=API_KEY) as container:
+    # Ready when /readyz answers, as compose's health check has it (not on a log line).
+    container = QdrantContainer(image=compose_qdrant_image(), api_key=API_KEY).waiting_for(
+        HttpWaitStrategy(6333, "/readyz")
+    )
+    with container:
         yield QdrantServer(
             url=f"http://{container.get_container_host_ip()}:{container.exposed_rest_port}",
             grpc_port=int(container.exposed_grpc_port),
@@ -107,9 +113,10 @@ def fresh_settings(
     afterwards, so tests do not see each other's.
     """
     servers: list[tuple[QdrantServer, set[str], set[str]]] = []
+    folders = itertools.count()
 
     def make(backend: str) -> Settings:
-        data_dir = tmp_path / f"{backend}-{len(servers)}-{len(list(tmp_path.iterdir()))}"
+        data_dir = tmp_path / f"{backend}-{next(folders)}"
         settings = backend_settings(request, backend, data_dir, tiny_model_dir)
         if backend == "server":
             server: QdrantServer = request.getfixturevalue("qdrant_server")
@@ -120,8 +127,13 @@ def fresh_settings(
     for server, aliases, collections in servers:
         client = _client(server)
         now_aliases, now_collections = _server_names(server)
-        for alias in now_aliases - aliases:
-            client.delete_alias(alias)
+        if stale := now_aliases - aliases:
+            client.update_collection_aliases(
+                change_aliases_operations=[
+                    models.DeleteAliasOperation(delete_alias=models.DeleteAlias(alias_name=alias))
+                    for alias in stale
+                ]
+            )
         for collection in now_collections - collections:
             client.delete_collection(collection)
         client.close()
