@@ -11,7 +11,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from itertools import islice
-from typing import Any
+from typing import Any, cast
 
 import torch
 from qdrant_client import models
@@ -185,9 +185,11 @@ class Ingest:
             lang=self.lang,
         )
         for warning in warnings:
-            kind = "date" if warning.kind == "date" else "metadata"
-            summary.date_unparsed += kind == "date"
-            self.report.add(kind, warning.message, record_id=record.id)
+            if warning.kind == "date":
+                summary.date_unparsed += 1
+                self.report.add("date", warning.message, record_id=record.id)
+            else:
+                self.report.add("metadata", warning.message, record_id=record.id)
         payload["fingerprint"] = record_fingerprint(payload)
         return payload
 
@@ -200,8 +202,8 @@ class Ingest:
         """Same image, new metadata: keep the image vector, re-embed the caption."""
         if not items:
             return
-        image_vectors = {
-            str(point.id): point.vector[IMAGE_VECTOR]  # type: ignore[index]
+        image_vectors: dict[str, Any] = {
+            str(point.id): cast(dict[str, Any], point.vector)[IMAGE_VECTOR]
             for point in self.store.fetch(physical, [item.pid for item in items], with_vectors=True)
         }
         captions = self._caption_vectors(items)
@@ -221,11 +223,10 @@ class Ingest:
         batch: list[tuple[_Item, torch.Tensor]] = []
         for decoded in self.loader.load((index, item.ref) for index, item in enumerate(items)):
             item = items[decoded.index]
-            if decoded.error is not None:
+            if decoded.pixels is None:
                 summary.failed += 1
-                self.report.add(
-                    "image", decoded.error, record_id=item.record.id, image=item.record.image
-                )
+                reason = decoded.error or "could not be decoded"
+                self.report.add("image", reason, record_id=item.record.id, image=item.record.image)
                 self.progress(1)
                 continue
             batch.append((item, decoded.pixels))
@@ -255,7 +256,7 @@ class Ingest:
         self.progress(len(items))
 
 
-def _vectors(image: list[float], caption: list[float] | None) -> dict[str, list[float]]:
+def _vectors(image: list[float], caption: list[float] | None) -> dict[str, Any]:
     return {IMAGE_VECTOR: image} | ({CAPTION_VECTOR: caption} if caption is not None else {})
 
 

@@ -58,7 +58,9 @@ def ingest_collection(
     state.mapping = mapping.model_dump()
     services.states.save(state)
     started_at = utc_now()
-    loader = ImageLoader.from_settings(services.settings, embedder.loaded.preprocess, embedder.image_size)
+    loader = ImageLoader.from_settings(
+        services.settings, embedder.loaded.preprocess, embedder.image_size
+    )
     with ErrorReport(services.states.report_path(collection, started_at)) as report, loader:
         summary = Ingest(
             collection=collection,
@@ -71,7 +73,9 @@ def ingest_collection(
         ).run(opened, prune=prune)
     state.model_version = embedder.version
     state.history.append(
-        IngestRun(started_at=started_at, model_version=embedder.version, **_run_fields(summary))
+        IngestRun.model_validate(
+            {"started_at": started_at, "model_version": embedder.version, **_run_fields(summary)}
+        )
     )
     services.states.save(state)
     return summary

@@ -10,7 +10,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import open_clip
 import torch
@@ -47,12 +47,22 @@ class ModelSpec:
         return f"{self.name} ({self.pretrained})"
 
 
+class ClipModel(Protocol):
+    """What we use of an open_clip model."""
+
+    def encode_text(self, text: torch.Tensor) -> torch.Tensor: ...
+
+    def encode_image(self, image: torch.Tensor) -> torch.Tensor: ...
+
+    def eval(self) -> Any: ...
+
+
 @dataclass(frozen=True)
 class LoadedModel:
     """An open_clip model ready for inference, with what it needs around it."""
 
     spec: ModelSpec
-    model: torch.nn.Module
+    model: ClipModel
     preprocess: Callable[[Any], torch.Tensor]
     tokenizer: Callable[[list[str]], torch.Tensor]
     version: str

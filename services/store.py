@@ -303,7 +303,8 @@ class Store:
         physical = self.resolve(alias)
         details = self.call(self.client.get_collection, physical)
         vectors = details.config.params.vectors
-        size = vectors[IMAGE_VECTOR].size if isinstance(vectors, dict) else vectors.size
+        params = vectors[IMAGE_VECTOR] if isinstance(vectors, dict) else vectors
+        size = params.size if params is not None else 0
         return CollectionInfo(
             name=alias,
             physical=physical,
