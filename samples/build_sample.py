@@ -74,10 +74,19 @@ def pick_dpd(folder: Path) -> list[Row]:
         if pair["image_a"] in by_image and pair["image_b"] in by_image:
             for image in (pair["image_a"], pair["image_b"]):
                 chosen[by_image[image]["dpd_id"]] = by_image[image]
-    rest = [row for row in sorted(rows, key=lambda row: row["dpd_id"]) if row["dpd_id"] not in chosen]
+    rest = [
+        row for row in sorted(rows, key=lambda row: row["dpd_id"]) if row["dpd_id"] not in chosen
+    ]
     for row in spread(rest, DPD_COUNT - len(chosen)):
         chosen[row["dpd_id"]] = row
     return sorted(chosen.values(), key=lambda row: row["dpd_id"])
+
+
+def duplicate_pairs(folder: Path, rows: list[Row]) -> int:
+    """How many of the source's near-duplicate pairs have both images among `rows`."""
+    images = {row["image"] for row in rows}
+    pairs = read_csv(folder / "near_duplicate_candidates.csv")
+    return sum(1 for pair in pairs if pair["image_a"] in images and pair["image_b"] in images)
 
 
 def dpd_records(folder: Path, rows: list[Row]) -> Iterator[tuple[Path, Row]]:
@@ -155,8 +164,9 @@ Regenerate it (deterministically) with `python samples/build_sample.py`.
 - `images/dpd/`, rows with `collection` = `dpd`: printers' marks from the Dutch
   Printers' Devices database (github.com/epoz/DPD, commit 7359be5d), with their
   English captions, Iconclass notations, places of activity and years of use.
-  Licence: MIT, `LICENSE-dpd` (as published in that repository); the devices
-  themselves are early-modern prints (1477-1712).
+  They include {pairs} pairs the source lists as near duplicates (the same block
+  printed twice, or a re-cut copy). Licence: MIT, `LICENSE-dpd` (as published in
+  that repository); the devices themselves are early-modern prints (1477-1712).
 - `images/getty/`, rows with `collection` = `getty-kraters`: object
   photographs from the J. Paul Getty Museum's Corpus Vasorum Antiquorum
   fascicule 10 (github.com/thegetty/cva10, commit fe383cec), with what each
@@ -177,10 +187,8 @@ def build(source: Path, out: Path) -> int:
     """Write the sample into `out` (replacing its images); returns the item count."""
     dpd_folder = source / "dpd-printers-devices"
     getty_folder = source / "getty-cva10-kraters"
-    records = [
-        *dpd_records(dpd_folder, pick_dpd(dpd_folder)),
-        *getty_records(getty_folder),
-    ]
+    devices = pick_dpd(dpd_folder)
+    records = [*dpd_records(dpd_folder, devices), *getty_records(getty_folder)]
     shutil.rmtree(out / "images", ignore_errors=True)
     out.mkdir(parents=True, exist_ok=True)
     for image, record in records:
@@ -193,7 +201,13 @@ def build(source: Path, out: Path) -> int:
     shutil.copyfile(dpd_folder / "LICENSE", out / "LICENSE-dpd")
     shutil.copyfile(getty_folder / "LICENSE.md", out / "LICENSE-getty.md")
     (out / "README.md").write_text(
-        README.format(dpd=DPD_COUNT, getty=GETTY_COUNT, side=MAX_SIDE, quality=QUALITY),
+        README.format(
+            dpd=DPD_COUNT,
+            getty=GETTY_COUNT,
+            side=MAX_SIDE,
+            quality=QUALITY,
+            pairs=duplicate_pairs(dpd_folder, devices),
+        ),
         encoding="utf-8",
     )
     return len(records)

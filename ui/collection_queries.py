@@ -19,11 +19,26 @@ from services.wiring import Services
 
 TTL_SECONDS = 120
 ALL_VALUES = 100_000
-FILTER_FIELD = {"iconclass_top": "iconclass", "iconclass_path": "iconclass", "aat": "aat", "place": "place"}
+FILTER_FIELD = {
+    "iconclass_top": "iconclass",
+    "iconclass_path": "iconclass",
+    "aat": "aat",
+    "place": "place",
+}
+
+
+def _with_values(filters: Filters, field: str, values: tuple[str, ...]) -> Filters:
+    """`filters` with the filter that `field` (a payload field) answers set to `values`."""
+    target = FILTER_FIELD[field]
+    if target == "iconclass":
+        return replace(filters, iconclass=values)
+    if target == "aat":
+        return replace(filters, aat=values)
+    return replace(filters, place=values)
 
 
 def _without(filters: Filters, field: str) -> Filters:
-    return replace(filters, **{FILTER_FIELD[field]: ()})
+    return _with_values(filters, field, ())
 
 
 @st.cache_data(ttl=TTL_SECONDS, max_entries=2048, show_spinner=False)
@@ -57,11 +72,9 @@ def facet_counts(
     )
 
 
-def value_count(
-    services: Services, physical: str, field: str, value: str, filters: Filters
-) -> int:
+def value_count(services: Services, physical: str, field: str, value: str, filters: Filters) -> int:
     """Items that `value` of `field` would match under every other filter."""
-    narrowed = replace(_without(filters, field), **{FILTER_FIELD[field]: (value,)})
+    narrowed = _with_values(filters, field, (value,))
     return match_count(services, physical, narrowed)
 
 
@@ -99,7 +112,9 @@ def _aat_label(location: str, physical: str, aat: str, _store: Store) -> str:
     condition = models.Filter(
         must=[models.FieldCondition(key="aat", match=models.MatchValue(value=aat))]
     )
-    for record in _store.scroll(physical, payload=["aat", "aat_labels"], page=1, query_filter=condition):
+    for record in _store.scroll(
+        physical, payload=["aat", "aat_labels"], page=1, query_filter=condition
+    ):
         payload = record.payload or {}
         ids, labels = list(payload.get("aat") or []), list(payload.get("aat_labels") or [])
         if aat in ids and len(labels) == len(ids):

@@ -10,7 +10,13 @@ from collections.abc import Iterable
 
 import iconclass
 
-LANGUAGES = {"en": "English", "de": "Deutsch", "fr": "Français", "it": "Italiano", "pt": "Português"}
+LANGUAGES = {
+    "en": "English",
+    "de": "Deutsch",
+    "fr": "Français",
+    "it": "Italiano",
+    "pt": "Português",
+}
 NOTATION_START = re.compile(r"^\d")
 # A Wikidata bracket, `(wd:Q123)`, would make the package fetch a label online.
 WIKIDATA = re.compile(r"\(wd:Q\d+\)")
@@ -48,9 +54,7 @@ class IconclassVocabulary:
             return ""
         return "" if label.strip(" :") == "" else label
 
-    def find(
-        self, word: str, lang: str, candidates: Iterable[str], limit: int = 12
-    ) -> list[str]:
+    def find(self, word: str, lang: str, candidates: Iterable[str], limit: int = 12) -> list[str]:
         """Notations among `candidates` whose label in `lang` contains `word`.
 
         Whole-word matches come before partial ones, broader notations (shorter)

@@ -5,6 +5,7 @@
 view). Lists repeat their parameter (`place=Leiden&place=Amsterdam`).
 """
 
+import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -112,8 +113,8 @@ def from_params(get_all: Callable[[str], Sequence[str]]) -> ParsedParams:
     state = SearchState(
         collection=one("collection"),
         q=one("q") or "",
-        iconclass=many("iconclass"),
-        aat=tuple(value for value in aat if _is_aat(value)),
+        iconclass=tuple(dict.fromkeys(normalise_notation(value) for value in many("iconclass"))),
+        aat=tuple(dict.fromkeys(aat_id(value) for value in aat if _is_aat(value))),
         place=many("place"),
         years=years,
         negative=many("not"),
@@ -132,6 +133,14 @@ def from_mapping(params: Mapping[str, str | Sequence[str]]) -> ParsedParams:
         return [value] if isinstance(value, str) else list(value)
 
     return from_params(get_all)
+
+
+def normalise_notation(text: str) -> str:
+    """Letters outside brackets upper-case (`25f` is `25F`), spaces there dropped."""
+    parts = re.split(r"(\([^)]*\))", text.strip())
+    return "".join(
+        part if part.startswith("(") else part.replace(" ", "").upper() for part in parts
+    )
 
 
 def _is_aat(value: str) -> bool:

@@ -22,10 +22,11 @@ LANG = "lang"
 LIKE = "like"
 ITEM = "item"
 PAGE = "page"
-PAGER = "pager"
+PAGER_ROUND = "pager_round"
 SIGNATURE = "signature"
 URL_SEEN = "url_seen"
 YEARS_FROM_URL = "years_from_url"
+RESTORED = "restored"
 
 
 def selected_key(field: str) -> str:
@@ -34,6 +35,15 @@ def selected_key(field: str) -> str:
 
 def checkbox_key(field: str, value: str) -> str:
     return f"{field}:{value}"
+
+
+def pager_key() -> str:
+    """The page widget's key; a new key draws a fresh widget on the page a search starts at."""
+    return f"pager-{st.session_state.get(PAGER_ROUND, 0)}"
+
+
+def _new_pager() -> None:
+    st.session_state[PAGER_ROUND] = st.session_state.get(PAGER_ROUND, 0) + 1
 
 
 def years_key(collection: str) -> str:
@@ -91,8 +101,11 @@ def restore(state: SearchState) -> None:
     st.session_state[LIKE] = state.like
     st.session_state[ITEM] = state.item
     st.session_state[PAGE] = state.page
-    st.session_state.pop(PAGER, None)
-    st.session_state[SIGNATURE] = _signature(state)
+    _new_pager()
+    # The widgets may read the restored values a little differently (a year range
+    # clipped to the collection, a default collection): the first search after a
+    # restore keeps the page and the open item whatever its signature.
+    st.session_state[SIGNATURE] = RESTORED
 
 
 def reset_filters() -> None:
@@ -113,12 +126,13 @@ def _signature(state: SearchState) -> tuple[object, ...]:
 def settle(state: SearchState) -> SearchState:
     """Back to page 1 and the result list when the search itself changed."""
     signature = _signature(state)
-    if st.session_state.get(SIGNATURE) == signature:
-        return state
+    previous = st.session_state.get(SIGNATURE)
     st.session_state[SIGNATURE] = signature
+    if previous in (signature, RESTORED):
+        return state
     st.session_state[ITEM] = None
     st.session_state[PAGE] = 1
-    st.session_state.pop(PAGER, None)
+    _new_pager()
     return replace(state, page=1, item=None)
 
 

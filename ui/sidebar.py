@@ -6,9 +6,9 @@ notation (matching everything below it) or a word (offering the collection's
 notations whose label holds it, in the chosen language).
 """
 
-import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import cast
 
 import streamlit as st
 
@@ -23,6 +23,7 @@ from ui.collection_queries import (
     year_bounds,
 )
 from ui.iconclass_vocabulary import LANGUAGES, IconclassVocabulary
+from ui.query_state import normalise_notation
 
 TOP_VALUES = 12
 SUGGESTIONS = 8
@@ -107,9 +108,10 @@ def _years(services: Services, collection: str, physical: str) -> Years | None:
         st.session_state[key] = _clip(wanted, low, high)
     elif key not in st.session_state:
         st.session_state[key] = (low, high)
-    start, end = st.slider(
+    chosen = st.slider(
         "Years", min_value=low, max_value=high, key=key, step=1, persist_state="session"
     )
+    start, end = cast(tuple[int, int], chosen)
     return None if (start, end) == (low, high) else (start, end)
 
 
@@ -194,14 +196,6 @@ def _add_iconclass(notation: str) -> None:
     st.session_state[ICONCLASS_WORD] = None
 
 
-def normalise_notation(text: str) -> str:
-    """Letters outside brackets upper-case (`25f` is `25F`), spaces there dropped."""
-    parts = re.split(r"(\([^)]*\))", text.strip())
-    return "".join(
-        part if part.startswith("(") else part.replace(" ", "").upper() for part in parts
-    )
-
-
 def _facet_checkboxes(
     services: Services,
     physical: str,
@@ -218,15 +212,15 @@ def _facet_checkboxes(
     if not values:
         st.caption(empty)
     for value in values:
-        count = counts[value] if value in counts else value_count(
-            services, physical, facet, value, filters
+        count = (
+            counts[value]
+            if value in counts
+            else value_count(services, physical, facet, value, filters)
         )
         key = session.checkbox_key(field, value)
         if key not in st.session_state:
             st.session_state[key] = value in chosen
-        st.checkbox(
-            f"{label(value)} ({count})", key=key, on_change=_toggle, args=(field, value)
-        )
+        st.checkbox(f"{label(value)} ({count})", key=key, on_change=_toggle, args=(field, value))
 
 
 def _toggle(field: str, value: str) -> None:

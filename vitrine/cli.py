@@ -13,7 +13,7 @@ from pydantic import ValidationError
 
 from services.errors import VitrineError
 from services.settings import Settings
-from vitrine.commands import collections, ingest, search
+from vitrine.commands import collections, ingest, search, ui
 from vitrine.context import err_console
 
 app = typer.Typer(
@@ -25,6 +25,8 @@ app = typer.Typer(
 )
 app.command("ingest")(ingest.ingest_command)
 app.command("search")(search.search_command)
+app.command("ui")(ui.ui_command)
+app.command("demo")(ui.demo_command)
 app.add_typer(collections.app, name="collections")
 
 
