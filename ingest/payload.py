@@ -12,9 +12,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from ingest.dates import year_range
-from ingest.iconclass_terms import labels, notation_path, rejoin_notations
 from ingest.records import Record
 from services.aat import normalise_aat
+from services.iconclass_terms import labels, notation_path, rejoin_notations
 
 # Keys that change without the catalogue changing: left out of the fingerprint.
 VOLATILE_KEYS = frozenset({"sha256", "model_version", "ingested_at", "fingerprint"})
@@ -66,7 +66,7 @@ def build_payload(
         warnings.append(PayloadWarning("date", f"unparseable date '{record.date}'"))
     payload: dict[str, Any] = {
         "record_id": record.id,
-        "collection": collection,
+        "collection": record.collection or collection,
         "title": record.title,
         "caption": record.caption,
         "image": image,

@@ -1,14 +1,13 @@
 """Iconclass labels in several languages, and finding notations by a word.
 
-Uses the `iconclass` package's bundled data (offline). Loaded once per process
-(see `ui.state.vocabulary`); each language's texts are read on first use.
+Labels come from `services.iconclass_terms` (the `iconclass` package's bundled
+data, offline), the same labels ingest writes into payloads.
 """
 
 import re
-import threading
 from collections.abc import Iterable
 
-import iconclass
+from services.iconclass_terms import labels
 
 LANGUAGES = {
     "en": "English",
@@ -18,41 +17,18 @@ LANGUAGES = {
     "pt": "Português",
 }
 NOTATION_START = re.compile(r"^\d")
-# A Wikidata bracket, `(wd:Q123)`, would make the package fetch a label online.
-WIKIDATA = re.compile(r"\(wd:Q\d+\)")
 
 
 class IconclassVocabulary:
-    """Labels of notations and notations for words, over the package's data."""
-
-    def __init__(self) -> None:
-        self._source = iconclass.Iconclass()
-        self._lock = threading.Lock()
-
-    def _load(self, lang: str) -> None:
-        with self._lock:
-            if lang not in self._source.texts:
-                self._source.load(lang)
+    """Labels of notations (from services.iconclass_terms) and notations for words."""
 
     def knows(self, notation: str) -> bool:
         """Whether the vocabulary has `notation` (bracketed names and keys included)."""
-        try:
-            self._source.obj(notation.strip())
-        except (iconclass.NotationNotFound, KeyError, TypeError):
-            return False
-        return True
+        return labels(notation.strip()) is not None
 
     def label(self, notation: str, lang: str = "en") -> str:
         """The label of `notation` in `lang`; empty when the vocabulary does not know it."""
-        text = notation.strip()
-        if not NOTATION_START.match(text) or WIKIDATA.search(text):
-            return ""
-        self._load(lang)
-        try:
-            label = str(self._source.txt(text, lang))
-        except (iconclass.NotationNotFound, KeyError, TypeError, IndexError):
-            return ""
-        return "" if label.strip(" :") == "" else label
+        return labels(notation.strip(), lang) or ""
 
     def find(self, word: str, lang: str, candidates: Iterable[str], limit: int = 12) -> list[str]:
         """Notations among `candidates` whose label in `lang` contains `word`.

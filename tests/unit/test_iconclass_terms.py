@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from ingest.iconclass_terms import (
+from services.iconclass_terms import (
     labels,
     notation_path,
     rejoin_notations,
