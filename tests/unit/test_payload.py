@@ -38,7 +38,7 @@ def test_full_record() -> None:
         place="Leiden",
         lat=52.16,
         lon=4.49,
-        collection="ignored: the collection argument wins",
+        collection="printers-devices",
         url="https://example.org/dpd_0001",
         license="CC0",
         extra={"aat_labels": ["paintings", "prints"], "printers": "Joannes Maire"},
@@ -47,7 +47,7 @@ def test_full_record() -> None:
     assert warnings == []
     assert payload == {
         "record_id": "dpd_0001",
-        "collection": "dpd",
+        "collection": "printers-devices",  # the record's own column wins over the alias
         "title": "Device of Joannes Maire",
         "caption": "A man spading in a landscape",
         "image": "images/dpd_0001.jpg",
