@@ -39,10 +39,11 @@ from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Executor, Future, ThreadPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool, ProcessPoolExecutor
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -55,7 +56,7 @@ from ingest.image_refs import ImageError, ImageRef
 from services.settings import Settings
 
 Preprocess = Callable[[Image.Image], torch.Tensor]
-Job = tuple[int, ImageRef]
+Item = tuple[int, ImageRef]  # the caller's index (a row number) and where the image is
 
 USER_AGENT = "vitrine/0.1 (image ingest)"
 _CHUNK = 1 << 16
@@ -208,6 +209,7 @@ def decode(data: bytes, *, target: int, max_pixels: int) -> Image.Image:
             raise ImageError(f"image too large: {width}×{height} pixels (limit {max_pixels})")
         with _bomb_limit(max_pixels):  # frames and tiles may differ from the header
             image.draft("RGB", (2 * target, 2 * target))
+            image.load()
             ImageOps.exif_transpose(image, in_place=True)
             return _to_rgb(image)
     except ImageError:
@@ -244,10 +246,13 @@ def _to_rgb(image: Image.Image) -> Image.Image:
 
 
 def _to_8bit(image: Image.Image) -> Image.Image:
-    """Scale 16-bit or wider grey to 0-255 (PIL's own conversion clips at 255)."""
+    """Scale 16-bit, 32-bit or float grey to 0-255 (PIL's own conversion clips at 255)."""
     values = np.asarray(image, dtype=np.float64)
-    if values.size and values.max() > 255:
+    top = values.max() if values.size else 0.0
+    if top > 255:
         values = np.clip(values, 0, 65535) / 257
+    elif image.mode == "F" and top <= 1.0:  # floating point scans in 0..1
+        values = values * 255
     return Image.fromarray(np.clip(values, 0, 255).round().astype(np.uint8))
 
 
@@ -255,6 +260,8 @@ def _to_8bit(image: Image.Image) -> Image.Image:
 class DecodedImage:
     """One loaded image: `pixels` ready for the model, or `error` saying why not.
 
+    `pixels` is what the loader's preprocess returned, dtype kept: a float (C, H, W)
+    tensor from a model's transform, uint8 from a transform that only shrinks.
     `sha256` is the hash of the bytes read; it is set whenever they could be read,
     even if they did not decode.
     """
@@ -275,7 +282,7 @@ class _Outcome:
 
     index: int
     sha256: str | None
-    pixels: npt.NDArray[np.float32] | None
+    pixels: npt.NDArray[Any] | None
     error: str | None
 
 
@@ -311,7 +318,7 @@ def _load_one(job: _DecodeJob, index: int, ref: ImageRef) -> _Outcome:
         return _Outcome(index, digest, None, error.reason)
     except Exception as error:  # a transform failing on an odd image must not stop a run
         return _Outcome(index, digest, None, f"cannot preprocess image: {error}")
-    return _Outcome(index, digest, pixels.float().contiguous().numpy(), None)
+    return _Outcome(index, digest, pixels.contiguous().numpy(), None)
 
 
 def _init_worker() -> None:
@@ -327,7 +334,8 @@ class ImageLoader:
     across `load` calls, and a spool folder for downloaded URLs.
 
     Args:
-        preprocess: the model's transform (picklable: it is sent to workers).
+        preprocess: the model's transform, or any picklable callable from an RGB
+            image to a tensor (it is sent to the workers).
         target: the model's input size (decoding keeps twice that).
         limits: size caps and network behaviour.
         workers: processes; 0 means one per CPU core, 1 runs inline (no pool).
@@ -335,6 +343,8 @@ class ImageLoader:
             default four per worker.
         io_threads: threads for `hash_only`.
         spool_parent: where the URL spool folder is made; default the system temp.
+        stop_grace: after Ctrl-C, seconds the running tasks get to finish before
+            the workers are terminated.
 
     Example:
         >>> with ImageLoader(preprocess, target=224, limits=limits) as loader:  # doctest: +SKIP
@@ -352,12 +362,14 @@ class ImageLoader:
         in_flight: int | None = None,
         io_threads: int = 8,
         spool_parent: Path | None = None,
+        stop_grace: float = 5.0,
     ) -> None:
         self.workers = workers or os.cpu_count() or 1
         self.in_flight = in_flight or 4 * self.workers
         self.io_threads = io_threads
         self._job = _DecodeJob(preprocess, target, limits)
         self._spool_parent = spool_parent
+        self.stop_grace = stop_grace
         self._spool: Path | None = None
         self._pool: ProcessPoolExecutor | None = None
 
@@ -386,12 +398,12 @@ class ImageLoader:
 
     def close(self) -> None:
         """Stop the workers and delete the URL spool."""
-        self._stop_pool(kill=False)
+        self._stop_pool()
         if self._spool is not None:
             shutil.rmtree(self._spool, ignore_errors=True)
             self._spool = None
 
-    def load(self, items: Iterable[Job]) -> Iterator[DecodedImage]:
+    def load(self, items: Iterable[Item]) -> Iterator[DecodedImage]:
         """Yield one `DecodedImage` per `(index, ref)`, in completion order.
 
         A bad image comes back with `error` set; nothing is raised for one image.
@@ -404,17 +416,17 @@ class ImageLoader:
             for index, ref in items:
                 yield self._finish(_load_one(self._job, index, self._source_of(ref)), ref)
             return
-        pending: dict[Future[_Outcome], tuple[Job, bool]] = {}
-        suspects: deque[Job] = deque()
+        pending: dict[Future[_Outcome], tuple[Item, bool]] = {}
+        suspects: deque[Item] = deque()
         source = iter(items)
         broken = False
         try:
             while True:
                 if broken and not pending:
-                    self._stop_pool(kill=True)
+                    self._stop_pool()  # a broken pool has no workers left
                     broken = False
                 if not broken:
-                    self._fill(pending, source, suspects)
+                    broken = self._fill(pending, source, suspects)
                 if not pending:
                     return
                 done, _ = wait(pending, return_when=FIRST_COMPLETED)
@@ -434,7 +446,7 @@ class ImageLoader:
                         outcome = _Outcome(index, None, None, f"unexpected error: {error!r}")
                     yield self._finish(outcome, ref)
         except (KeyboardInterrupt, SystemExit):
-            self._stop_pool(kill=True)
+            self._stop_pool(running=pending)
             raise
         finally:
             for future in pending:
@@ -442,25 +454,34 @@ class ImageLoader:
 
     def _fill(
         self,
-        pending: dict[Future[_Outcome], tuple[Job, bool]],
-        source: Iterator[Job],
-        suspects: deque[Job],
-    ) -> None:
-        """Submit work up to `in_flight`; a suspect of a crash runs alone."""
+        pending: dict[Future[_Outcome], tuple[Item, bool]],
+        source: Iterator[Item],
+        suspects: deque[Item],
+    ) -> bool:
+        """Submit work up to `in_flight`; a suspect of a crash runs alone.
+
+        Returns whether the pool turned out to be broken (a crash not yet seen
+        through a future); the item that could not be submitted becomes a suspect.
+        """
         pool = self._ensure_pool()
         while len(pending) < self.in_flight:
-            if suspects:
-                if not pending:
-                    job = suspects.popleft()
-                    pending[self._submit(pool, job)] = (job, True)
-                return
-            job_or_none = next(source, None)
-            if job_or_none is None:
-                return
-            pending[self._submit(pool, job_or_none)] = (job_or_none, False)
+            alone = bool(suspects)
+            if alone and pending:
+                return False
+            item = suspects.popleft() if alone else next(source, None)
+            if item is None:
+                return False
+            try:
+                pending[self._submit(pool, item)] = (item, alone)
+            except BrokenProcessPool:
+                suspects.appendleft(item)
+                return True
+            if alone:
+                return False
+        return False
 
-    def _submit(self, pool: Executor, job: Job) -> Future[_Outcome]:
-        index, ref = job
+    def _submit(self, pool: Executor, item: Item) -> Future[_Outcome]:
+        index, ref = item
         return pool.submit(_load_one, self._job, index, self._source_of(ref))
 
     def _ensure_pool(self) -> ProcessPoolExecutor:
@@ -472,16 +493,30 @@ class ImageLoader:
             )
         return self._pool
 
-    def _stop_pool(self, *, kill: bool) -> None:
+    def _stop_pool(self, running: Iterable[Future[_Outcome]] | None = None) -> None:
+        """Shut the pool down, dropping queued work.
+
+        Without `running`, wait for the workers to finish what they hold. With the
+        futures still `running`, give them `stop_grace` seconds, then terminate the
+        workers. Terminating while a worker writes a result would leave the pool's
+        reader thread waiting for the rest forever (Python 3.11), so that only
+        happens once no result is on its way, or after the grace period.
+        """
         pool, self._pool = self._pool, None
         if pool is None:
             return
-        if kill:
-            # ProcessPoolExecutor has no public way to stop running tasks before Python 3.14.
-            processes = getattr(pool, "_processes", None) or {}
-            for process in list(processes.values()):
-                process.terminate()
-        pool.shutdown(wait=True, cancel_futures=True)
+        if running is None:
+            pool.shutdown(wait=True, cancel_futures=True)
+            return
+        # ProcessPoolExecutor has no public way to reach its workers before Python 3.14.
+        processes = list((getattr(pool, "_processes", None) or {}).values())
+        pool.shutdown(wait=False, cancel_futures=True)
+        wait(list(running), timeout=self.stop_grace)
+        for process in processes:
+            process.terminate()
+        deadline = time.monotonic() + 5.0
+        for process in processes:
+            process.join(timeout=max(0.0, deadline - time.monotonic()))
 
     def _finish(self, outcome: _Outcome, ref: ImageRef) -> DecodedImage:
         spooled = self._spooled(ref)
@@ -490,7 +525,7 @@ class ImageLoader:
         pixels = None if outcome.pixels is None else torch.from_numpy(outcome.pixels)
         return DecodedImage(outcome.index, outcome.sha256, pixels, outcome.error)
 
-    def hash_only(self, items: Iterable[Job]) -> Iterator[tuple[int, str | ImageError]]:
+    def hash_only(self, items: Iterable[Item]) -> Iterator[tuple[int, str | ImageError]]:
         """Yield `(index, sha256 or the ImageError)` per item, in completion order.
 
         Reads in `io_threads` threads without decoding; downloaded URLs are kept
@@ -513,9 +548,10 @@ class ImageLoader:
                     for future in done:
                         index = pending.pop(future)
                         try:
-                            yield index, future.result()
+                            result: str | ImageError = future.result()
                         except ImageError as error:
-                            yield index, error
+                            result = error
+                        yield index, result
             finally:
                 for future in pending:
                     future.cancel()
@@ -527,7 +563,8 @@ class ImageLoader:
             with _open_file(ref.path, limits.max_bytes) as handle:
                 return hashlib.file_digest(handle, "sha256").hexdigest()
         data = _read(ref, limits)
-        self._spool_write(ref, data)
+        with suppress(OSError):  # a full disk: `load` downloads it again
+            self._spool_write(ref, data)
         return sha256_hex(data)
 
     def _spool_path(self, ref: ImageRef) -> Path | None:
