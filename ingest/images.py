@@ -270,6 +270,7 @@ class DecodedImage:
     sha256: str | None
     pixels: torch.Tensor | None = None
     error: str | None = None
+    thumbnail: bytes | None = None
 
     @property
     def ok(self) -> bool:
@@ -284,6 +285,7 @@ class _Outcome:
     sha256: str | None
     pixels: npt.NDArray[Any] | None
     error: str | None
+    thumbnail: bytes | None = None
 
 
 @dataclass(frozen=True)
@@ -291,6 +293,7 @@ class _DecodeJob:
     preprocess: Preprocess
     target: int
     limits: ImageLimits
+    thumbnail_size: int | None = None
 
 
 def _read(ref: ImageRef, limits: ImageLimits) -> bytes:
@@ -318,7 +321,17 @@ def _load_one(job: _DecodeJob, index: int, ref: ImageRef) -> _Outcome:
         return _Outcome(index, digest, None, error.reason)
     except Exception as error:  # a transform failing on an odd image must not stop a run
         return _Outcome(index, digest, None, f"cannot preprocess image: {error}")
-    return _Outcome(index, digest, pixels.contiguous().numpy(), None)
+    thumbnail = make_thumbnail(image, job.thumbnail_size) if job.thumbnail_size else None
+    return _Outcome(index, digest, pixels.contiguous().numpy(), None, thumbnail)
+
+
+def make_thumbnail(image: Image.Image, size: int) -> bytes:
+    """A JPEG no larger than `size` on its long side, for result grids."""
+    small = image.copy()
+    small.thumbnail((size, size), Image.Resampling.LANCZOS)
+    buffer = io.BytesIO()
+    small.save(buffer, format="JPEG", quality=82, optimize=True)
+    return buffer.getvalue()
 
 
 def _init_worker() -> None:
@@ -345,6 +358,8 @@ class ImageLoader:
         spool_parent: where the URL spool folder is made; default the system temp.
         stop_grace: after Ctrl-C, seconds the running tasks get to finish before
             the workers are terminated.
+        thumbnail_size: when set, each loaded image also comes with a JPEG
+            thumbnail of at most this size, made from the decoded image.
 
     Example:
         >>> with ImageLoader(preprocess, target=224, limits=limits) as loader:  # doctest: +SKIP
@@ -363,11 +378,12 @@ class ImageLoader:
         io_threads: int = 8,
         spool_parent: Path | None = None,
         stop_grace: float = 5.0,
+        thumbnail_size: int | None = None,
     ) -> None:
         self.workers = workers or os.cpu_count() or 1
         self.in_flight = in_flight or 4 * self.workers
         self.io_threads = io_threads
-        self._job = _DecodeJob(preprocess, target, limits)
+        self._job = _DecodeJob(preprocess, target, limits, thumbnail_size)
         self._spool_parent = spool_parent
         self.stop_grace = stop_grace
         self._spool: Path | None = None
@@ -375,7 +391,11 @@ class ImageLoader:
 
     @classmethod
     def from_settings(
-        cls, settings: Settings, preprocess: Preprocess, target: int
+        cls,
+        settings: Settings,
+        preprocess: Preprocess,
+        target: int,
+        thumbnail_size: int | None = None,
     ) -> "ImageLoader":
         """A loader with the caps, timeout and worker count of `settings`."""
         limits = ImageLimits(
@@ -383,7 +403,13 @@ class ImageLoader:
             max_pixels=settings.max_image_pixels,
             timeout=settings.http_timeout,
         )
-        return cls(preprocess, target=target, limits=limits, workers=settings.decode_workers)
+        return cls(
+            preprocess,
+            target=target,
+            limits=limits,
+            workers=settings.decode_workers,
+            thumbnail_size=thumbnail_size,
+        )
 
     def __enter__(self) -> "ImageLoader":
         return self
@@ -523,7 +549,7 @@ class ImageLoader:
         if spooled is not None:
             spooled.unlink(missing_ok=True)
         pixels = None if outcome.pixels is None else torch.from_numpy(outcome.pixels)
-        return DecodedImage(outcome.index, outcome.sha256, pixels, outcome.error)
+        return DecodedImage(outcome.index, outcome.sha256, pixels, outcome.error, outcome.thumbnail)
 
     def hash_only(self, items: Iterable[Item]) -> Iterator[tuple[int, str | ImageError]]:
         """Yield `(index, sha256 or the ImageError)` per item, in completion order.

@@ -11,6 +11,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from itertools import islice
+from pathlib import Path
 from typing import Any, cast
 
 import torch
@@ -25,6 +26,7 @@ from ingest.sources import Source
 from services.collection_state import utc_now
 from services.embedder import Embedder
 from services.store import CAPTION_VECTOR, IMAGE_VECTOR, Store, point_id
+from services.thumbnails import write_thumbnail
 
 CHUNK = 512
 STATE_FIELDS = ("record_id", "sha256", "model_version", "fingerprint")
@@ -74,7 +76,9 @@ class Ingest:
         report: ErrorReport,
         lang: str = "en",
         progress: Progress | None = None,
+        thumbnails: Path | None = None,
     ) -> None:
+        """`thumbnails`: the data folder to write thumbnails into (None: none)."""
         self.collection = collection
         self.store = store
         self.embedder = embedder
@@ -82,6 +86,7 @@ class Ingest:
         self.report = report
         self.lang = lang
         self.progress = progress or (lambda count: None)
+        self.thumbnails = thumbnails
 
     def run(self, source: Source, *, prune: bool = False) -> IngestSummary:
         started = time.perf_counter()
@@ -229,6 +234,8 @@ class Ingest:
                 self.report.add("image", reason, record_id=item.record.id, image=item.record.image)
                 self.progress(1)
                 continue
+            if self.thumbnails is not None and decoded.thumbnail is not None:
+                write_thumbnail(self.thumbnails, self.collection, item.pid, decoded.thumbnail)
             batch.append((item, decoded.pixels))
             if len(batch) >= self.embedder.batch_size:
                 self._write(batch, physical, summary)

@@ -19,6 +19,7 @@ from ingest.report import ErrorReport
 from ingest.sources import open_source
 from services.collection_state import CollectionState, IngestRun, check_name, utc_now
 from services.errors import SourceError
+from services.thumbnails import THUMBNAIL_SIZE
 from services.wiring import Services
 
 
@@ -59,7 +60,7 @@ def ingest_collection(
     services.states.save(state)
     started_at = utc_now()
     loader = ImageLoader.from_settings(
-        services.settings, embedder.loaded.preprocess, embedder.image_size
+        services.settings, embedder.loaded.preprocess, embedder.image_size, THUMBNAIL_SIZE
     )
     with ErrorReport(services.states.report_path(collection, started_at)) as report, loader:
         summary = Ingest(
@@ -70,6 +71,7 @@ def ingest_collection(
             report=report,
             lang=lang,
             progress=progress,
+            thumbnails=services.settings.data_dir,
         ).run(opened, prune=prune)
     state.model_version = embedder.version
     state.history.append(

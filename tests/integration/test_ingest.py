@@ -12,6 +12,7 @@ from ingest.runner import ingest_collection
 from services.errors import SourceError
 from services.settings import Settings
 from services.store import physical_name, point_id
+from services.thumbnails import THUMBNAIL_SIZE, thumbnail_path
 from services.wiring import Services
 from tests.support.sample_data import draw, sample_items, write_sample_collection
 
@@ -61,6 +62,10 @@ def test_first_run_embeds_everything_behind_an_alias(
     assert set(point.vector) == {"image", "caption"}
     assert point.payload["iconclass"] == ["46C215(ANCHOR)"]
     assert {"4", "46", "46C", "46C215(ANCHOR)"} <= set(point.payload["iconclass_path"])
+    for item in sample_items(12):
+        thumbnail = thumbnail_path(services.settings.data_dir, "prints", point_id("prints", item.id))
+        with Image.open(thumbnail) as small:
+            assert small.format == "JPEG" and max(small.size) <= THUMBNAIL_SIZE
 
 
 def test_rerun_embeds_nothing_and_changes_are_picked_up(
