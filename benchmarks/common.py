@@ -1,9 +1,21 @@
-"""What every benchmark shares: timing summaries and the one-JSON-line output."""
+"""What every benchmark shares: timing summaries and the one-JSON-line output.
+
+Benchmarks are run as files (`python benchmarks/ingest.py`), which puts this
+folder first on sys.path, where `ingest.py` or `finetune.py` would shadow the
+packages of the same name. Importing this module first puts the repository
+root ahead of this folder.
+"""
 
 import json
 import platform
 import statistics
+import sys
+from pathlib import Path
 from typing import Any
+
+_HERE = str(Path(__file__).resolve().parent)
+sys.path[:] = [entry for entry in sys.path if str(Path(entry or ".").resolve()) != _HERE]
+sys.path[:0] = [str(Path(__file__).resolve().parents[1]), _HERE]
 
 import torch
 
