@@ -2,10 +2,10 @@
 
 Stages, each usable alone:
 
-- `read_bytes`: a file (size checked before reading) or an http(s) URL (streamed
+- `read_bytes` (ingest.image_fetch): a file (size checked before reading) or an http(s) URL (streamed
   under a size cap and a deadline; connection faults, timeouts, HTTP 5xx and 429
   retried with exponential back-off, other HTTP errors not).
-- `decode`: PIL with a pixel cap, JPEG draft mode (libjpeg decodes a big scan at
+- `decode` (ingest.image_decode): PIL with a pixel cap, JPEG draft mode (libjpeg decodes a big scan at
   1/2, 1/4 or 1/8 scale, keeping at least twice the model's input size on the
   short side), EXIF rotation, and any mode to RGB (transparency on white).
 - `ImageLoader.load`: read + hash + decode + the model's own preprocess in worker
@@ -26,234 +26,33 @@ images the caller skipped). Hash and load in chunks to keep that folder small.
 """
 
 import hashlib
-import io
 import multiprocessing
 import os
-import re
 import shutil
 import signal
 import tempfile
 import time
-import warnings
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Executor, Future, ThreadPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool, ProcessPoolExecutor
-from contextlib import contextmanager, suppress
+from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-import numpy as np
 import numpy.typing as npt
-import requests
-import tenacity
 import torch
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image
 
+from ingest.image_decode import decode, make_thumbnail
+from ingest.image_fetch import ImageLimits, open_image_file, read_bytes, sha256_hex
 from ingest.image_refs import ImageError, ImageRef
 from services.settings import Settings
 
 Preprocess = Callable[[Image.Image], torch.Tensor]
 Item = tuple[int, ImageRef]  # the caller's index (a row number) and where the image is
-
-USER_AGENT = "vitrine/0.1 (image ingest)"
-_CHUNK = 1 << 16
-_ERRNO = re.compile(r"\[Errno -?\d+\] [^'\")]+")
-_HIGH_DEPTH_MODES = ("I;16", "I;16B", "I;16L", "I;16N", "I", "F")
-_ALPHA_MODES = ("RGBA", "LA", "PA", "RGBa", "La")
-
-
-@dataclass(frozen=True)
-class ImageLimits:
-    """Caps and network behaviour for reading images (see `Settings`)."""
-
-    max_bytes: int
-    max_pixels: int
-    timeout: float
-    attempts: int = 3
-    backoff: float = 0.5
-
-
-class _TransientFault(ImageError):
-    """A fault worth another try: connection refused or reset, timeout, 5xx, 429."""
-
-
-def read_bytes(
-    ref: ImageRef, *, max_bytes: int, timeout: float, attempts: int = 3, backoff: float = 0.5
-) -> bytes:
-    """The bytes of an image file or URL, at most `max_bytes` of them.
-
-    Args:
-        ref: a checked reference (`resolve_ref`).
-        max_bytes: larger files and downloads are refused without reading them whole.
-        timeout: seconds for one download attempt, from connecting to the last byte.
-        attempts: tries for a URL before giving up on transient faults.
-        backoff: first wait between tries in seconds; it doubles each time.
-
-    Raises:
-        ImageError: missing, empty or too large file; HTTP 4xx; a URL still
-            unreachable after `attempts` tries ("unreachable URL ...: reason").
-    """
-    if ref.kind == "file":
-        assert ref.path is not None
-        with _open_file(ref.path, max_bytes) as handle:
-            data = handle.read(max_bytes + 1)
-        if len(data) > max_bytes:  # it grew since we looked at its size
-            raise ImageError(f"file too large: over {max_bytes} bytes: {ref.path}")
-        return data
-    assert ref.url is not None
-    retrying = tenacity.Retrying(
-        retry=tenacity.retry_if_exception_type(_TransientFault),
-        stop=tenacity.stop_after_attempt(attempts),
-        wait=tenacity.wait_exponential_jitter(initial=backoff, max=60 * backoff, jitter=backoff),
-        reraise=True,
-    )
-    try:
-        return retrying(_fetch, ref.url, max_bytes, timeout)
-    except _TransientFault as fault:
-        raise ImageError(f"unreachable URL {ref.url}: {fault.reason}") from fault
-
-
-@contextmanager
-def _open_file(path: Path, max_bytes: int) -> Iterator[io.BufferedReader]:
-    try:
-        handle = path.open("rb")
-    except FileNotFoundError as error:
-        raise ImageError(f"file not found: {path}") from error
-    except IsADirectoryError as error:
-        raise ImageError(f"not a file: {path}") from error
-    except OSError as error:
-        raise ImageError(f"cannot read {path}: {error.strerror}") from error
-    with handle:
-        size = os.fstat(handle.fileno()).st_size
-        if size > max_bytes:
-            raise ImageError(f"file too large: {size} bytes (limit {max_bytes}): {path}")
-        if size == 0:
-            raise ImageError(f"empty file: {path}")
-        yield handle
-
-
-def _fetch(url: str, max_bytes: int, timeout: float) -> bytes:
-    deadline = time.monotonic() + timeout
-    try:
-        with requests.get(
-            url, stream=True, timeout=timeout, headers={"User-Agent": USER_AGENT}
-        ) as response:
-            status = response.status_code
-            if status == 429 or status >= 500:
-                raise _TransientFault(f"HTTP {status}")
-            if not 200 <= status < 300:
-                raise ImageError(f"HTTP {status} for {url}")
-            declared = response.headers.get("Content-Length", "")
-            if declared.isdigit() and int(declared) > max_bytes:
-                raise ImageError(f"file too large: {declared} bytes (limit {max_bytes}): {url}")
-            parts: list[bytes] = []
-            size = 0
-            for part in response.iter_content(_CHUNK):
-                size += len(part)
-                if size > max_bytes:
-                    raise ImageError(f"file too large: over {max_bytes} bytes: {url}")
-                if time.monotonic() > deadline:
-                    raise _TransientFault(f"timed out after {timeout:g} s")
-                parts.append(part)
-    except (
-        requests.ConnectionError,
-        requests.Timeout,
-        requests.exceptions.ChunkedEncodingError,
-    ) as error:
-        raise _TransientFault(_short_reason(error)) from error
-    except requests.RequestException as error:  # invalid URL, redirect loop, bad scheme
-        raise ImageError(f"unreachable URL {url}: {_short_reason(error)}") from error
-    if not size:
-        raise ImageError(f"empty file: {url}")
-    return b"".join(parts)
-
-
-def _short_reason(error: requests.RequestException) -> str:
-    """`[Errno 111] Connection refused` out of requests' nested messages."""
-    if isinstance(error, requests.Timeout):
-        return "timed out"
-    match = _ERRNO.search(str(error))
-    return match.group(0).strip() if match else type(error).__name__
-
-
-def sha256_hex(data: bytes) -> str:
-    """The hex SHA-256 of `data`: the content hash stored in every payload."""
-    return hashlib.sha256(data).hexdigest()
-
-
-def decode(data: bytes, *, target: int, max_pixels: int) -> Image.Image:
-    """Decode image bytes into an upright RGB image, cheaply when it is huge.
-
-    Args:
-        data: the encoded image (any format PIL reads; the first frame of many).
-        target: the model's input size; a JPEG is decoded at a reduced scale that
-            keeps at least `2 * target` pixels on its short side.
-        max_pixels: images whose header declares more pixels are refused before
-            decoding; PIL's decompression-bomb check is held to the same limit.
-
-    Raises:
-        ImageError: "image too large: W×H pixels" or "corrupt image: ...".
-
-    Note:
-        Changes PIL's global bomb limit while it runs: call it from one thread per
-        process (the loader's workers do).
-    """
-    try:
-        with _bomb_limit(None):  # the header only; checked below with a clearer message
-            image = Image.open(io.BytesIO(data))
-        width, height = image.size
-        if width * height > max_pixels:
-            raise ImageError(f"image too large: {width}×{height} pixels (limit {max_pixels})")
-        with _bomb_limit(max_pixels):  # frames and tiles may differ from the header
-            image.draft("RGB", (2 * target, 2 * target))
-            image.load()
-            ImageOps.exif_transpose(image, in_place=True)
-            return _to_rgb(image)
-    except ImageError:
-        raise
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as error:
-        raise ImageError(f"image too large: {error}") from error
-    except UnidentifiedImageError as error:
-        raise ImageError("corrupt image: not in an image format we can read") from error
-    except Exception as error:  # PIL's decoders raise many types on malformed data
-        raise ImageError(f"corrupt image: {error or type(error).__name__}") from error
-
-
-@contextmanager
-def _bomb_limit(limit: int | None) -> Iterator[None]:
-    """PIL's decompression-bomb limit set to `limit`, its warning raised as an error."""
-    previous = Image.MAX_IMAGE_PIXELS
-    Image.MAX_IMAGE_PIXELS = limit
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            yield
-    finally:
-        Image.MAX_IMAGE_PIXELS = previous
-
-
-def _to_rgb(image: Image.Image) -> Image.Image:
-    if image.mode in _HIGH_DEPTH_MODES:
-        image = _to_8bit(image)
-    if image.mode in _ALPHA_MODES or "transparency" in image.info:
-        rgba = image.convert("RGBA")
-        white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
-        return Image.alpha_composite(white, rgba).convert("RGB")
-    return image if image.mode == "RGB" else image.convert("RGB")
-
-
-def _to_8bit(image: Image.Image) -> Image.Image:
-    """Scale 16-bit, 32-bit or float grey to 0-255 (PIL's own conversion clips at 255)."""
-    values = np.asarray(image, dtype=np.float64)
-    top = values.max() if values.size else 0.0
-    if top > 255:
-        values = np.clip(values, 0, 65535) / 257
-    elif image.mode == "F" and top <= 1.0:  # floating point scans in 0..1
-        values = values * 255
-    return Image.fromarray(np.clip(values, 0, 255).round().astype(np.uint8))
 
 
 @dataclass(frozen=True)
@@ -323,15 +122,6 @@ def _load_one(job: _DecodeJob, index: int, ref: ImageRef) -> _Outcome:
         return _Outcome(index, digest, None, f"cannot preprocess image: {error}")
     thumbnail = make_thumbnail(image, job.thumbnail_size) if job.thumbnail_size else None
     return _Outcome(index, digest, pixels.contiguous().numpy(), None, thumbnail)
-
-
-def make_thumbnail(image: Image.Image, size: int) -> bytes:
-    """A JPEG no larger than `size` on its long side, for result grids."""
-    small = image.copy()
-    small.thumbnail((size, size), Image.Resampling.LANCZOS)
-    buffer = io.BytesIO()
-    small.save(buffer, format="JPEG", quality=82, optimize=True)
-    return buffer.getvalue()
 
 
 def _init_worker() -> None:
@@ -586,7 +376,7 @@ class ImageLoader:
         limits = self._job.limits
         if ref.kind == "file":
             assert ref.path is not None
-            with _open_file(ref.path, limits.max_bytes) as handle:
+            with open_image_file(ref.path, limits.max_bytes) as handle:
                 return hashlib.file_digest(handle, "sha256").hexdigest()
         data = _read(ref, limits)
         with suppress(OSError):  # a full disk: `load` downloads it again

@@ -9,8 +9,9 @@ from pathlib import Path
 
 from PIL import Image
 
+from ingest.image_decode import decode
+from ingest.image_fetch import read_bytes
 from ingest.image_refs import ImageError, ImageRef
-from ingest.images import decode, read_bytes
 from services.settings import Settings
 
 # Decode at least this size; the model's transform scales it down further.

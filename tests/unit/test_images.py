@@ -16,15 +16,10 @@ import pytest
 import torch
 from PIL import Image
 
+from ingest.image_decode import decode
+from ingest.image_fetch import ImageLimits, read_bytes, sha256_hex
 from ingest.image_refs import ImageError, ImageRef
-from ingest.images import (
-    DecodedImage,
-    ImageLimits,
-    ImageLoader,
-    decode,
-    read_bytes,
-    sha256_hex,
-)
+from ingest.images import DecodedImage, ImageLoader
 from services.settings import Settings
 
 TARGET = 224
