@@ -13,11 +13,11 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import torch
+
 _HERE = str(Path(__file__).resolve().parent)
 sys.path[:] = [entry for entry in sys.path if str(Path(entry or ".").resolve()) != _HERE]
 sys.path[:0] = [str(Path(__file__).resolve().parents[1]), _HERE]
-
-import torch
 
 
 def percentiles(seconds: list[float]) -> dict[str, float]:

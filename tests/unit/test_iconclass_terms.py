@@ -5,6 +5,7 @@ from pathlib import Path
 
 import pytest
 
+from services.errors import ConfigError
 from services.iconclass_terms import (
     labels,
     notation_path,
@@ -12,7 +13,6 @@ from services.iconclass_terms import (
     split_notations,
     top_level,
 )
-from services.errors import ConfigError
 
 DATA = Path(__file__).parents[3] / "shared" / "data"
 
