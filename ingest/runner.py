@@ -19,6 +19,7 @@ from ingest.report import ErrorReport
 from ingest.sources import open_source
 from services.collection_state import CollectionState, IngestRun, check_name, utc_now
 from services.errors import SourceError
+from services.models import ModelSpec
 from services.thumbnails import THUMBNAIL_SIZE
 from services.wiring import Services
 
@@ -33,8 +34,14 @@ def ingest_collection(
     prune: bool = False,
     lang: str = "en",
     progress: Progress | None = None,
+    trigger: str = "manual",
+    model: ModelSpec | None = None,
 ) -> IngestSummary:
     """Ingest `source` (or the collection's remembered source) into `collection`.
+
+    `model` overrides the model of the settings (a scheduled re-ingest uses the
+    one the collection is built with). `trigger` is recorded with the run in the collection's history (`manual`,
+    `schedule`, `job`).
 
     Raises:
         SourceError: no source given and none remembered, or it cannot be read.
@@ -54,7 +61,7 @@ def ingest_collection(
     if map_flags:
         mapping = merge(mapping, parse_map_flags(list(map_flags)))
     opened = open_source(source_path, mapping)
-    embedder = services.embedder()
+    embedder = services.embedder(model)
     state.source = str(source_path.resolve())
     state.mapping = mapping.model_dump()
     services.states.save(state)
@@ -76,7 +83,12 @@ def ingest_collection(
     state.model_version = embedder.version
     state.history.append(
         IngestRun.model_validate(
-            {"started_at": started_at, "model_version": embedder.version, **_run_fields(summary)}
+            {
+                "started_at": started_at,
+                "model_version": embedder.version,
+                "trigger": trigger,
+                **_run_fields(summary),
+            }
         )
     )
     services.states.save(state)

@@ -47,6 +47,17 @@ class IngestRun(BaseModel):
     pruned: int = 0
     date_unparsed: int = 0
     report: str | None = None
+    trigger: str = "manual"
+
+
+class AliasSwitch(BaseModel):
+    """The alias moved from one physical collection to another (re-embed, rollback)."""
+
+    at: str
+    from_physical: str | None
+    to_physical: str
+    reason: str
+    job: str | None = None
 
 
 class CollectionState(BaseModel):
@@ -55,6 +66,7 @@ class CollectionState(BaseModel):
     mapping: dict[str, Any] = Field(default_factory=dict)
     model_version: str | None = None
     history: list[IngestRun] = Field(default_factory=list)
+    switches: list[AliasSwitch] = Field(default_factory=list)
 
     @property
     def last_run(self) -> IngestRun | None:
@@ -75,6 +87,12 @@ class CollectionStates:
         if not path.is_file():
             return None
         return CollectionState.model_validate_json(path.read_text(encoding="utf-8"))
+
+    def names(self) -> list[str]:
+        """Every collection with a state file."""
+        if not self.root.is_dir():
+            return []
+        return sorted(path.parent.name for path in self.root.glob("*/state.json"))
 
     def save(self, state: CollectionState) -> None:
         write_text_atomic(self.folder(state.name) / "state.json", state.model_dump_json(indent=2))

@@ -278,6 +278,18 @@ class Store:
         )
         self.call(self.client.update_collection_aliases, change_aliases_operations=operations)
 
+    def physical_collections(self, alias: str) -> list[str]:
+        """Every physical collection built for `alias`, whatever its version."""
+        names = self.call(self.client.get_collections).collections
+        prefix = f"{alias}{VERSION_SEPARATOR}"
+        return sorted(c.name for c in names if c.name.startswith(prefix))
+
+    def delete_physical(self, physical: str) -> None:
+        """Drop a physical collection (never the one an alias points at)."""
+        if physical in self.aliases().values():
+            raise VitrineError(f"{physical!r} is in use by an alias; it cannot be deleted.")
+        self.call(self.client.delete_collection, physical)
+
     def ensure_collection(self, alias: str, version: str, dim: int) -> str:
         """The physical collection for (alias, version), created with the alias if new.
 

@@ -11,8 +11,10 @@ import torch
 
 from services.collection_state import CollectionStates
 from services.embedder import Embedder, pick_device
+from services.jobs import Jobs
 from services.model_catalog import ModelCatalog
 from services.models import ModelSpec
+from services.schedules import Schedules
 from services.search import Searcher
 from services.settings import Settings
 from services.store import Store
@@ -41,6 +43,15 @@ class Services:
     def states(self) -> CollectionStates:
         return CollectionStates(self.settings.collections_path)
 
+    @cached_property
+    def jobs(self) -> Jobs:
+        """The job table and queue (submitting only; a worker adds handlers)."""
+        return Jobs(self.settings.data_dir)
+
+    @cached_property
+    def schedules(self) -> Schedules:
+        return Schedules(self.settings.data_dir / "jobs" / "jobs.db")
+
     @property
     def model_spec(self) -> ModelSpec:
         """The model named in the settings (for ingest and new collections)."""
@@ -63,6 +74,15 @@ class Services:
     @cached_property
     def searcher(self) -> Searcher:
         return Searcher(self.store, self.embedder_for_version)
+
+    def release_store(self) -> None:
+        """Close the embedded store so other processes can open it; reopened on next use.
+
+        A server connection is kept: any number of processes share a server.
+        """
+        if self.settings.qdrant_url is None and "store" in self.__dict__:
+            self.__dict__.pop("searcher", None)
+            self.__dict__.pop("store").close()
 
     def close(self) -> None:
         if "store" in self.__dict__:
