@@ -14,10 +14,10 @@ draws one per epoch, evaluation always uses the first (canonical) one.
 import random
 import string
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
-from services.iconclass_terms import labels as iconclass_label
 from services.errors import ConfigError
+from services.iconclass_terms import labels as iconclass_label
 
 Fields = Mapping[str, Sequence[str]]
 
@@ -55,7 +55,6 @@ class CaptionConfig:
     per_item: int = 3
     max_labels: int = 6
     seed: int = 0
-    _fields: tuple[str, ...] = field(default=(), init=False, repr=False)
 
     def __post_init__(self) -> None:
         if self.per_item < 1:

@@ -13,10 +13,10 @@ import torch
 
 from finetune.data import Example
 from finetune.metrics import caption_relevance, model_metrics
+from finetune.step import autocast_for
+from services.embedder import normalise
 from services.iconclass_terms import labels as iconclass_label
 from services.iconclass_terms import top_level
-from services.embedder import normalise
-from finetune.step import autocast_for
 
 Tokenizer = Callable[[list[str]], torch.Tensor]
 Metrics = dict[str, float | None]
@@ -69,9 +69,7 @@ def targets_for(example: Example, labels: LabelSet) -> frozenset[int]:
         tops = {top_level(notation) for notation in example.values("iconclass")}
         return frozenset(labels.names.index(top) for top in tops if top in labels.names)
     wanted = {value.casefold() for value in example.values(labels.field)}
-    return frozenset(
-        index for index, name in enumerate(labels.names) if name.casefold() in wanted
-    )
+    return frozenset(index for index, name in enumerate(labels.names) if name.casefold() in wanted)
 
 
 def build_eval_set(
@@ -89,7 +87,10 @@ def build_eval_set(
 
 @torch.no_grad()
 def _encode_texts(
-    model: torch.nn.Module, tokenizer: Tokenizer, texts: Sequence[str], device: torch.device,
+    model: torch.nn.Module,
+    tokenizer: Tokenizer,
+    texts: Sequence[str],
+    device: torch.device,
     batch_size: int,
 ) -> np.ndarray:
     chunks = []

@@ -13,7 +13,19 @@ from pydantic import ValidationError
 
 from services.errors import VitrineError
 from services.settings import Settings
-from vitrine.commands import collections, ingest, search, ui
+from vitrine.commands import (
+    collections,
+    duplicates,
+    finetune,
+    ingest,
+    jobs,
+    models,
+    schedule,
+    search,
+    ui,
+    versions,
+    worker,
+)
 from vitrine.context import err_console
 
 app = typer.Typer(
@@ -27,7 +39,17 @@ app.command("ingest")(ingest.ingest_command)
 app.command("search")(search.search_command)
 app.command("ui")(ui.ui_command)
 app.command("demo")(ui.demo_command)
+app.command("duplicates")(duplicates.duplicates_command)
+app.command("evaluate-duplicates")(duplicates.evaluate_duplicates_command)
 app.add_typer(collections.app, name="collections")
+app.command("finetune")(finetune.finetune_command)
+app.command("evaluate")(finetune.evaluate_command)
+app.add_typer(models.app, name="models")
+app.add_typer(jobs.app, name="jobs")
+app.add_typer(schedule.app, name="schedule")
+app.command("worker")(worker.worker_command)
+collections.app.command("reembed")(versions.reembed_command)
+collections.app.command("rollback")(versions.rollback_command)
 
 
 @app.callback()
