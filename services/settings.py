@@ -75,7 +75,10 @@ class Settings(BaseSettings):
         given = {key: value for key, value in overrides.items() if value is not None}
         if not given:
             return self
-        return type(self).model_validate({**self.model_dump(), **given})
+        # Only what was set stays set, so "was VITRINE_MODEL given?" survives a copy.
+        return type(self).model_validate(
+            {**self.model_dump(include=self.model_fields_set), **given}
+        )
 
     # -- Qdrant server and cluster: how collections are laid out, how faults are retried --
     qdrant_grpc_port: int = Field(

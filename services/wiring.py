@@ -5,7 +5,9 @@ reads the environment. Expensive parts (the store, models) are opened on first
 use and kept.
 """
 
+import json
 from functools import cached_property
+from pathlib import Path
 
 import torch
 
@@ -13,11 +15,21 @@ from services.collection_state import CollectionStates
 from services.embedder import Embedder, pick_device
 from services.jobs import Jobs
 from services.model_catalog import ModelCatalog
-from services.models import ModelSpec
+from services.models import LOCAL_DIR, ModelSpec
 from services.schedules import Schedules
 from services.search import Searcher
 from services.settings import Settings
 from services.store import Store
+
+
+def promoted_folder(registry: Path) -> Path | None:
+    """The registry folder `vitrine models promote` named, if it is still there."""
+    try:
+        version = json.loads((registry / "default.json").read_text(encoding="utf-8")).get("version")
+    except (OSError, ValueError):
+        return None
+    folder = registry / str(version or "")
+    return folder if version and (folder / "open_clip_config.json").is_file() else None
 
 
 class Services:
@@ -54,7 +66,12 @@ class Services:
 
     @property
     def model_spec(self) -> ModelSpec:
-        """The model named in the settings (for ingest and new collections)."""
+        """The model for ingest and new collections: VITRINE_MODEL / --model when
+        given, else the version `vitrine models promote` named, else the default."""
+        if "model" not in self.settings.model_fields_set:
+            promoted = promoted_folder(self.settings.registry_path)
+            if promoted is not None:
+                return ModelSpec(f"{LOCAL_DIR}{promoted}")
         return ModelSpec(self.settings.model, self.settings.pretrained)
 
     def embedder(self, spec: ModelSpec | None = None) -> Embedder:

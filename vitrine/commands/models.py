@@ -8,6 +8,7 @@ import typer
 from rich.table import Table
 
 from finetune.registry import Registry
+from ingest.job_handlers import enqueue_reembed_all
 from services.errors import ConfigError
 from vitrine.context import out_console, print_json, services_from
 
@@ -87,7 +88,7 @@ def promote_command(
         bool, typer.Option("--force", help="Promote even though the run has warnings.")
     ] = False,
 ) -> None:
-    """Make a version the default model for new ingests."""
+    """Make a version the default model and queue re-embedding of every collection."""
     registry = _registry(ctx)
     warnings = registry.card(version).get("warnings") or []
     if warnings and not force:
@@ -96,10 +97,12 @@ def promote_command(
             f"`vitrine models show {version}` and add --force to promote it anyway"
         )
     pointer = registry.promote(version)
+    queued = enqueue_reembed_all(services_from(ctx), version)
     out_console.print(
         f"{version} is now the default model for new ingests"
         + (f" (was {pointer['previous']})" if pointer["previous"] else "")
-        + ". Existing collections keep the model they were built with."
+        + f". Queued {len(queued)} re-embed job(s), one per collection; `vitrine worker` runs "
+        "them and switches each collection once its new version is built and checked."
     )
 
 
