@@ -30,11 +30,13 @@ test: $(STAMP) browser-deps
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
-	$(BIN)/mypy services ingest vitrine
+	$(BIN)/mypy services ingest finetune vitrine
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/ingest.py
 	$(BIN)/python benchmarks/query.py
+	$(BIN)/python benchmarks/finetune.py
+	$(BIN)/python benchmarks/duplicates.py
 
 clean:
 	rm -rf $(VENV) vitrine-data
