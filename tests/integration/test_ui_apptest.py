@@ -19,6 +19,7 @@ from streamlit.testing.v1 import AppTest
 
 from ingest.runner import ingest_collection
 from services.embedder import Embedder
+from services.job_table import JobTable
 from services.settings import Settings
 from services.store import Store
 from services.wiring import Services
@@ -328,3 +329,21 @@ def test_collections_models_and_jobs_pages(app: AppTest) -> None:
     at = app.switch_page("views/jobs.py").run()
     no_failures(at)
     assert at.dataframe[0].value["collection"].tolist() == [COLLECTION]
+
+
+def test_jobs_page_shows_background_jobs_and_cancels_one(
+    app: AppTest, ui_environment: dict[str, str]
+) -> None:
+    table = JobTable(Path(ui_environment["VITRINE_DATA_DIR"]) / "jobs" / "jobs.db")
+    job = table.create("reembed", COLLECTION, {"version": "tiny-ft-1"})
+    app.run()
+    at = app.switch_page("views/jobs.py").run()
+    no_failures(at)
+    listed = at.dataframe[0].value
+    assert job.id in listed["id"].tolist()
+    assert listed.set_index("id").loc[job.id, "status"] == "queued"
+    at.selectbox[0].set_value(job.id).run()
+    at.button(key=f"cancel-{job.id}").click().run()
+    no_failures(at)
+    assert table.get(job.id).status == "cancelled" or table.get(job.id).cancel_requested
+    assert at.dataframe[1].value["collection"].tolist() == [COLLECTION]
