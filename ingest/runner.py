@@ -20,6 +20,7 @@ from ingest.sources import open_source
 from services.collection_state import CollectionState, IngestRun, check_name, utc_now
 from services.errors import SourceError
 from services.models import ModelSpec
+from services.store import version_of
 from services.thumbnails import THUMBNAIL_SIZE
 from services.wiring import Services
 
@@ -39,8 +40,9 @@ def ingest_collection(
 ) -> IngestSummary:
     """Ingest `source` (or the collection's remembered source) into `collection`.
 
-    `model` overrides the model of the settings (a scheduled re-ingest uses the
-    one the collection is built with). `trigger` is recorded with the run in the collection's history (`manual`,
+    `model` overrides the model; without it, an existing collection is ingested
+    with the model it is built with unless a model was named in the settings
+    (a new model version reaches a collection through re-embedding). `trigger` is recorded with the run in the collection's history (`manual`,
     `schedule`, `job`).
 
     Raises:
@@ -61,7 +63,7 @@ def ingest_collection(
     if map_flags:
         mapping = merge(mapping, parse_map_flags(list(map_flags)))
     opened = open_source(source_path, mapping)
-    embedder = services.embedder(model)
+    embedder = services.embedder(model or _built_with(services, collection))
     state.source = str(source_path.resolve())
     state.mapping = mapping.model_dump()
     services.states.save(state)
@@ -99,3 +101,10 @@ def _run_fields(summary: IngestSummary) -> dict[str, object]:
     fields = summary.to_json()
     fields.pop("collection")
     return fields
+
+
+def _built_with(services: Services, collection: str) -> ModelSpec | None:
+    """The model an existing collection was built with, unless settings name one."""
+    if "model" in services.settings.model_fields_set or not services.store.exists(collection):
+        return None
+    return services.catalog.spec_for(version_of(services.store.resolve(collection)))

@@ -63,7 +63,9 @@ def test_first_run_embeds_everything_behind_an_alias(
     assert point.payload["iconclass"] == ["46C215(ANCHOR)"]
     assert {"4", "46", "46C", "46C215(ANCHOR)"} <= set(point.payload["iconclass_path"])
     for item in sample_items(12):
-        thumbnail = thumbnail_path(services.settings.data_dir, "prints", point_id("prints", item.id))
+        thumbnail = thumbnail_path(
+            services.settings.data_dir, "prints", point_id("prints", item.id)
+        )
         with Image.open(thumbnail) as small:
             assert small.format == "JPEG" and max(small.size) <= THUMBNAIL_SIZE
 
@@ -229,3 +231,16 @@ def test_unreadable_source_raises_a_clear_error(services: Services, tmp_path: Pa
         ingest_collection(services, "prints", tmp_path / "nope.csv")
     with pytest.raises(SourceError, match="no remembered source"):
         ingest_collection(services, "never-seen")
+
+
+def test_a_re_ingest_without_a_named_model_uses_the_collection_s_own(
+    services: Services, collection_dir: Path, tmp_path: Path
+) -> None:
+    ingest_collection(services, "prints", collection_dir / "manifest.csv")
+    services.close()
+    unnamed = Services(Settings(data_dir=services.settings.data_dir, device="cpu", _env_file=None))
+    try:
+        again = ingest_collection(unnamed, "prints")
+        assert (again.embedded, again.unchanged) == (0, 12)
+    finally:
+        unnamed.close()
