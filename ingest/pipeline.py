@@ -9,7 +9,7 @@ one bad row or image never stops the run.
 
 import time
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from itertools import islice
 from pathlib import Path
 from typing import Any, cast
@@ -23,7 +23,7 @@ from ingest.payload import build_payload, record_fingerprint
 from ingest.records import Record, RowProblem
 from ingest.report import ErrorReport
 from ingest.sources import Source
-from services.collection_state import utc_now
+from services.collection_state import RunCounts, utc_now
 from services.embedder import Embedder
 from services.store import CAPTION_VECTOR, IMAGE_VECTOR, Store, point_id
 from services.thumbnails import write_thumbnail
@@ -32,24 +32,13 @@ CHUNK = 512
 STATE_FIELDS = ("record_id", "sha256", "model_version", "fingerprint")
 
 
-@dataclass
-class IngestSummary:
+class IngestSummary(RunCounts):
     """What a run did; `--json` prints it."""
 
     collection: str
-    seen: int = 0
-    embedded: int = 0
-    unchanged: int = 0
-    updated: int = 0
-    failed: int = 0
-    missing: int = 0
-    pruned: int = 0
-    date_unparsed: int = 0
-    seconds: float = 0.0
-    report: str | None = None
 
     def to_json(self) -> dict[str, Any]:
-        return asdict(self)
+        return self.model_dump()
 
 
 @dataclass

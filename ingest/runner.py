@@ -89,18 +89,12 @@ def ingest_collection(
                 "started_at": started_at,
                 "model_version": embedder.version,
                 "trigger": trigger,
-                **_run_fields(summary),
+                **summary.model_dump(exclude={"collection"}),
             }
         )
     )
     services.states.save(state)
     return summary
-
-
-def _run_fields(summary: IngestSummary) -> dict[str, object]:
-    fields = summary.to_json()
-    fields.pop("collection")
-    return fields
 
 
 def _built_with(services: Services, collection: str) -> ModelSpec | None:

@@ -32,12 +32,9 @@ def utc_now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
 
-class IngestRun(BaseModel):
-    """The summary of one ingest run."""
+class RunCounts(BaseModel):
+    """What one ingest run counted: the run's own summary and its history entry share it."""
 
-    started_at: str
-    seconds: float
-    model_version: str
     seen: int = 0
     embedded: int = 0
     unchanged: int = 0
@@ -46,7 +43,16 @@ class IngestRun(BaseModel):
     missing: int = 0
     pruned: int = 0
     date_unparsed: int = 0
+    seconds: float = 0.0
     report: str | None = None
+
+
+class IngestRun(RunCounts):
+    """One ingest run as the collection's history keeps it."""
+
+    started_at: str
+    seconds: float
+    model_version: str
     trigger: str = "manual"
 
 
