@@ -55,10 +55,33 @@ class Settings(BaseSettings):
     )
     http_timeout: float = Field(default=20.0, gt=0, description="Seconds per image download.")
 
+    store_backend: Literal["auto", "edge", "local"] = Field(
+        default="auto",
+        description=(
+            "Embedded store engine when no server is set: `edge` (Qdrant Edge: indexes, "
+            "on disk, shared by several processes), `local` (qdrant-client's local mode, "
+            "one process, small collections), `auto`: edge, or local for a data folder "
+            "that already holds a local-mode store."
+        ),
+    )
+
     @property
     def store_path(self) -> Path:
-        """Folder of the embedded Qdrant store."""
+        """Folder of qdrant-client's local-mode store (`store_backend=local`)."""
         return self.data_dir / "qdrant"
+
+    @property
+    def edge_store_path(self) -> Path:
+        """Folder of the Qdrant Edge store (`store_backend=edge`)."""
+        return self.data_dir / "store"
+
+    @property
+    def embedded_backend(self) -> Literal["edge", "local"]:
+        """The embedded engine to use; `auto` keeps an existing local-mode store working."""
+        if self.store_backend != "auto":
+            return self.store_backend
+        local_in_use = (self.store_path / "collection").is_dir()
+        return "local" if local_in_use and not self.edge_store_path.exists() else "edge"
 
     @property
     def registry_path(self) -> Path:

@@ -1,6 +1,7 @@
 """The Qdrant store: physical collections per model version behind an alias.
 
-One front over the embedded local mode and a Qdrant server. Users query the
+One front over a Qdrant server, the embedded Qdrant Edge store
+(`services.edge_client`) and qdrant-client's local mode. Users query the
 alias (`prints`); points live in `prints__<model version>`. Transient faults
 of a server are retried with back-off; what cannot be fixed by retrying
 becomes a `StoreUnavailableError` that says what to check.
@@ -22,6 +23,7 @@ from tenacity import (
     wait_exponential,
 )
 
+from services.edge_client import EdgeClient
 from services.errors import CollectionNotFoundError, StoreUnavailableError, VitrineError
 from services.settings import Settings
 
@@ -170,6 +172,10 @@ class Store:
             )
             store.call(client.get_collections)
             return store
+        if settings.embedded_backend == "edge":
+            path = settings.edge_store_path
+            edge_client = EdgeClient(path)
+            return cls(edge_client, location=str(path), layout=layout, retries=1)  # type: ignore[arg-type]
         path = settings.store_path
         path.mkdir(parents=True, exist_ok=True)
         try:
@@ -313,17 +319,27 @@ class Store:
 
     def info(self, alias: str) -> CollectionInfo:
         physical = self.resolve(alias)
-        details = self.call(self.client.get_collection, physical)
-        vectors = details.config.params.vectors
-        params = vectors[IMAGE_VECTOR] if isinstance(vectors, dict) else vectors
-        size = params.size if params is not None else 0
         return CollectionInfo(
             name=alias,
             physical=physical,
             points=self.count(physical),
             model_version=version_of(physical),
-            vector_size=int(size),
+            vector_size=self._vector_size(physical),
         )
+
+    def _vector_size(self, physical: str) -> int:
+        if isinstance(self.client, EdgeClient):
+            return self.client.vector_size(physical)
+        details = self.call(self.client.get_collection, physical)
+        vectors = details.config.params.vectors
+        params = vectors[IMAGE_VECTOR] if isinstance(vectors, dict) else vectors
+        return int(params.size) if params is not None else 0
+
+    def optimize(self, physical: str) -> None:
+        """Build search indexes after a bulk write. The embedded Edge store builds them
+        only when asked; a server and the local mode need nothing."""
+        if isinstance(self.client, EdgeClient):
+            self.call(self.client.optimize, physical)
 
     def count(self, collection: str, query_filter: models.Filter | None = None) -> int:
         return self.call(self.client.count, collection, count_filter=query_filter, exact=True).count

@@ -1,9 +1,11 @@
-"""An ingested sample collection, and the two store backends the suite runs on.
+"""An ingested sample collection, and the store backends the suite runs on.
 
-Every test that takes `backend` or `searchable` runs twice: on the embedded
-store, and on a real Qdrant server started with testcontainers from the image
-that compose.yaml pins. Where no Docker engine answers, the server runs are
-skipped and say why (`pytest -rs`); `-m "not server"` leaves them out.
+Every test that takes `backend` or `searchable` runs on each backend behind
+`services.store` — the conformance suite: the embedded Qdrant Edge store
+(`edge`, the default), qdrant-client's local mode (`local`), and a real Qdrant
+server started with testcontainers from the image that compose.yaml pins.
+Where no Docker engine answers, the server runs are skipped and say why
+(`pytest -rs`); `-m "not server"` leaves them out.
 """
 
 import itertools
@@ -25,7 +27,8 @@ from services.wiring import Services
 
 ROOT = Path(__file__).resolve().parents[2]
 API_KEY = "vitrine-test-key"
-BACKENDS = ("embedded", pytest.param("server", marks=pytest.mark.server))
+BACKENDS = ("edge", "local", pytest.param("server", marks=pytest.mark.server))
+EMBEDDED = ("edge", "local")
 
 
 @dataclass(frozen=True)
@@ -76,13 +79,14 @@ def backend_settings(
         qdrant_url=server.url if server else None,
         qdrant_api_key=server.api_key if server else None,
         qdrant_grpc_port=server.grpc_port if server else 6334,
+        store_backend="local" if backend == "local" else "edge",
         _env_file=None,
     )
 
 
 @pytest.fixture(scope="session", params=BACKENDS)
 def backend(request: pytest.FixtureRequest) -> str:
-    """`embedded` or `server`: the store a test runs on."""
+    """`edge`, `local` or `server`: the store a test runs on."""
     return str(request.param)
 
 

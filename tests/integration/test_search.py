@@ -1,14 +1,18 @@
 """Search through the real store and model: every filter names its exact ids."""
 
+import json
 from pathlib import Path
 
 import pytest
+import qdrant_edge
 from PIL import Image
 from qdrant_client import QdrantClient, models
 
+from ingest.runner import ingest_collection
 from services.errors import CollectionNotFoundError, QueryError
 from services.filters import Filters, GeoCircle
 from services.search import SearchRequest
+from services.settings import Settings
 from services.wiring import Services
 from tests.support.sample_data import sample_items
 
@@ -179,19 +183,57 @@ def test_bad_requests_explain_themselves(searchable: Services) -> None:
         )
 
 
-def test_plain_qdrant_client_reads_the_documented_payload(searchable: Services) -> None:
-    """Users may skip vitrine and query Qdrant directly on the documented fields."""
-    client: QdrantClient = searchable.store.client
-    condition = models.Filter(
+def plain_condition() -> models.Filter:
+    return models.Filter(
         must=[
             models.FieldCondition(key="iconclass_path", match=models.MatchValue(value="25F")),
             models.FieldCondition(key="year_end", range=models.Range(gte=1500)),
         ]
     )
+
+
+PLAIN_WANT = expected(lambda i: i.iconclass.startswith("25F") and i.date not in {"-490 to -480"})
+
+
+def test_plain_qdrant_client_reads_the_documented_payload(
+    searchable: Services, backend: str
+) -> None:
+    """Users may skip vitrine and query Qdrant directly on the documented fields."""
+    if backend == "edge":
+        pytest.skip("an Edge store is read with Qdrant Edge's own API: see the next test")
+    client: QdrantClient = searchable.store.client
     vector = [1.0] + [0.0] * (searchable.store.info("sample").vector_size - 1)
     points = client.query_points(
-        "sample", query=vector, using="image", query_filter=condition, limit=ALL
+        "sample", query=vector, using="image", query_filter=plain_condition(), limit=ALL
     ).points
-    want = expected(lambda i: i.iconclass.startswith("25F") and i.date not in {"-490 to -480"})
-    assert {p.payload["record_id"] for p in points} == want
+    assert {p.payload["record_id"] for p in points} == PLAIN_WANT
     assert all(p.payload["year_start"] <= p.payload["year_end"] for p in points)
+
+
+def test_qdrant_edge_api_reads_the_documented_payload(
+    settings: Settings, sample_manifest: Path
+) -> None:
+    """An Edge store is one Qdrant Edge shard per collection, readable with `qdrant_edge`
+    once vitrine has closed it; the alias file names the shard."""
+    services = Services(settings)
+    summary = ingest_collection(services, "sample", sample_manifest)
+    physical = services.store.resolve("sample")
+    services.close()
+    assert summary.embedded == 24
+    aliases = json.loads((settings.edge_store_path / "aliases.json").read_text())
+    assert aliases == {"sample": physical}
+    shard = qdrant_edge.EdgeShard.load(str(settings.edge_store_path / "collections" / physical))
+    try:
+        condition = qdrant_edge.Filter(
+            must=[
+                qdrant_edge.FieldCondition(
+                    key="iconclass_path", match=qdrant_edge.MatchValue("25F")
+                ),
+                qdrant_edge.FieldCondition(key="year_end", range=qdrant_edge.RangeFloat(gte=1500)),
+            ]
+        )
+        records, _ = shard.scroll(qdrant_edge.ScrollRequest(limit=ALL, filter=condition))
+    finally:
+        shard.close()
+    assert {record.payload["record_id"] for record in records} == PLAIN_WANT
+

@@ -132,7 +132,7 @@ def test_a_cut_short_file_is_refused_and_a_rerun_completes(
         lines = stream.readlines()
     cut = tmp_path / "cut.jsonl"
     cut.write_text("".join(lines[:10]), encoding="utf-8")  # plain JSON Lines read as well
-    other = Services(fresh_settings("embedded"))
+    other = Services(fresh_settings("edge"))
     try:
         with pytest.raises(TransferFileError, match="incomplete"):
             import_collection(other, cut)
@@ -146,7 +146,7 @@ def test_a_cut_short_file_is_refused_and_a_rerun_completes(
 def test_import_refuses_an_existing_name_and_foreign_files(
     exported: Path, fresh_settings: Callable[[str], Settings], tmp_path: Path
 ) -> None:
-    other = Services(fresh_settings("embedded"))
+    other = Services(fresh_settings("edge"))
     try:
         import_collection(other, exported)
         with pytest.raises(TransferFileError, match="already a collection named 'sample'"):
