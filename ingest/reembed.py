@@ -112,6 +112,7 @@ def reembed_collection(
     store.create_physical(new, embedder.dim)
     root = source_root(services, alias)
     _Builder(services, alias, embedder, root, summary, progress).build(old, new)
+    store.optimize(new)
     say(
         f"built {new}: {summary.embedded} embedded, {summary.reused} already there, "
         f"{summary.failed} failed"

@@ -82,6 +82,8 @@ def ingest_collection(
             progress=progress,
             thumbnails=services.settings.data_dir,
         ).run(opened, prune=prune)
+    if summary.embedded or summary.updated or summary.pruned:
+        services.store.optimize(services.store.resolve(collection))
     state.model_version = embedder.version
     state.history.append(
         IngestRun.model_validate(

@@ -141,6 +141,7 @@ def import_collection(
             count += len(points)
             if progress:
                 progress(len(points))
+    store.optimize(physical)
     stored = store.count(physical)
     if stored != count:
         raise TransferFileError(
