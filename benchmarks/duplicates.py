@@ -1,22 +1,24 @@
 """Duplicate search over a whole collection in the embedded store, at growing sizes.
 
 Writes clustered 512-d unit vectors (as ViT-B-32's) straight into an embedded
-store collection through `Store`: a tenth of the items are planted groups of
+store collection through `Store` (Qdrant Edge by default, `--backend local`
+for qdrant-client's local mode): a tenth of the items are planted groups of
 three near-copies (cosine about 0.97), the rest random directions. Then times
 (a) `find_clusters` at threshold 0.9 (what `vitrine duplicates` runs), and
 (b) every item's k nearest neighbours with no threshold (`scan_neighbours`),
 both through Qdrant's batched queries, and checks the clusters are exactly the
 planted groups. References: an exact blocked numpy k-NN over the same vectors
-in the same process, and Qdrant's `search_matrix_pairs` (sample = all points)
-at small sizes, the other batch tool Qdrant offers.
+in the same process, and, on the local mode, Qdrant's `search_matrix_pairs`
+(sample = all points) at small sizes, the other batch tool Qdrant offers (Edge
+has no search matrix).
 
-The embedded mode answers every query by brute force over all vectors, so its
-time grows with items² (items × neighbours × items / neighbours); a Qdrant
-server walks an HNSW index instead. The figures say which: `seconds_per_item`
-and the fitted growth exponent between sizes.
+The local mode answers every query by brute force over all vectors, so its
+time grows with items² (items × neighbours × items / neighbours); the Edge
+store and a server walk an HNSW index instead. The figures say which:
+`seconds_per_item` and the fitted growth exponent between sizes.
 
     .venv/bin/python benchmarks/duplicates.py [--sizes 2500 5000 10000] [--neighbours 10]
-        [--matrix-sizes 250 500 1000]
+        [--backend edge|local] [--matrix-sizes 250 500 1000]
 """
 
 import argparse
@@ -70,6 +72,7 @@ def load(store: Store, alias: str, vectors: np.ndarray) -> None:
                 for index in range(start, min(len(vectors), start + 1024))
             ],
         )
+    store.optimize(physical)
 
 
 def numpy_knn(vectors: np.ndarray, neighbours: int) -> tuple[float, np.ndarray]:
@@ -157,12 +160,24 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[2_500, 5_000, 10_000])
     parser.add_argument("--neighbours", type=int, default=10)
-    parser.add_argument("--matrix-sizes", type=int, nargs="*", default=[250, 500, 1_000])
+    parser.add_argument("--backend", choices=["edge", "local"], default="edge")
+    parser.add_argument(
+        "--matrix-sizes",
+        type=int,
+        nargs="*",
+        default=None,
+        help="search_matrix_pairs reference sizes (local mode only; default 250 500 1000 there)",
+    )
     args = parser.parse_args()
+    if args.matrix_sizes is None:
+        args.matrix_sizes = [250, 500, 1_000] if args.backend == "local" else []
+    if args.matrix_sizes and args.backend == "edge":
+        parser.error("Qdrant Edge has no search_matrix_pairs: use --backend local for it")
     rng = np.random.default_rng(0)
     results, matrix = [], []
     with tempfile.TemporaryDirectory() as folder:
-        store = Store.open(Settings(data_dir=Path(folder), _env_file=None))
+        settings = Settings(data_dir=Path(folder), store_backend=args.backend, _env_file=None)
+        store = Store.open(settings)
         for size in args.matrix_sizes:
             matrix.append(matrix_reference(store, size, args.neighbours, rng))
             print(matrix[-1], flush=True)
@@ -173,7 +188,7 @@ def main() -> None:
     emit(
         {
             "benchmark": "duplicates",
-            "backend": "qdrant-embedded-local",
+            "backend": args.backend,
             "method": "query_batch_points, 256 queries per request",
             "threshold": THRESHOLD,
             "results": results,

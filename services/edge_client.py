@@ -141,6 +141,9 @@ class EdgeClient:
 
     @contextmanager
     def _shard(self, name: str) -> Iterator[Any]:
+        """The open shard of a collection, named directly or by an alias (as Qdrant allows)."""
+        if not self.collection_exists(name):
+            name = self._read_aliases().get(name, name)
         if not self.collection_exists(name):
             raise CollectionNotFoundError(f"No physical collection {name!r} in {self.path}.")
         with self._lease(name).use() as shard:
