@@ -137,7 +137,9 @@ def measure(args: argparse.Namespace, size: int, folder: Path, embedder: Embedde
     mask = np.array([matches_filter(index) for index in range(size)])
     probes = vectors.draw(np.random.default_rng(99), args.queries)
     query_filter = FILTER.to_qdrant()
-    timings: dict[str, list[float]] = {name: [] for name in ("numpy", "store", "filtered", "text_end_to_end")}
+    timings: dict[str, list[float]] = {
+        name: [] for name in ("numpy", "store", "filtered", "text_end_to_end")
+    }
     recall: dict[str, list[float]] = {"store": [], "filtered": []}
     embedder.encode_texts(["warm-up"])
     for probe in probes:
@@ -165,7 +167,9 @@ def measure(args: argparse.Namespace, size: int, folder: Path, embedder: Embedde
         **figures,
         "recall_at_10": {name: round(float(np.mean(values)), 3) for name, values in recall.items()},
         "filtered_fraction": round(float(mask.mean()), 4),
-        "store_vs_numpy_p50": round(figures["store"]["p50_ms"] / max(figures["numpy"]["p50_ms"], 1e-6), 2),
+        "store_vs_numpy_p50": round(
+            figures["store"]["p50_ms"] / max(figures["numpy"]["p50_ms"], 1e-6), 2
+        ),
     }
 
 
@@ -184,7 +188,9 @@ def main() -> None:
             result = measure(args, size, Path(folder), embedder)
             print(result, flush=True)
             results.append(result)
-    emit({"benchmark": "query", "backend": args.backend, "vectors": args.vectors, "results": results})
+    emit(
+        {"benchmark": "query", "backend": args.backend, "vectors": args.vectors, "results": results}
+    )
 
 
 if __name__ == "__main__":

@@ -227,7 +227,9 @@ class EdgeClient:
         self, name: str, count_filter: models.Filter | None = None, exact: bool = True
     ) -> models.CountResult:
         with self._shard(name) as shard:
-            found = shard.count(edge.CountRequest(exact=exact, filter=convert.to_filter(count_filter)))
+            found = shard.count(
+                edge.CountRequest(exact=exact, filter=convert.to_filter(count_filter))
+            )
         return models.CountResult(count=found)
 
     def upsert(self, name: str, points: Sequence[models.PointStruct], wait: bool = True) -> None:
@@ -373,6 +375,8 @@ class EdgeClient:
         A recommendation averages its examples as Qdrant's `average_vector`
         strategy does: mean(positives) * 2 - mean(negatives), or mean(positives).
         """
+        positive: list[Any]
+        negative: list[Any]
         if isinstance(query, list):
             positive, negative = [query], []
         elif isinstance(query, models.NearestQuery):
@@ -386,7 +390,9 @@ class EdgeClient:
                 )
             positive, negative = list(recommend.positive or []), list(recommend.negative or [])
         else:
-            raise convert.UnsupportedByEdge(f"The embedded store cannot run {type(query).__name__}.")
+            raise convert.UnsupportedByEdge(
+                f"The embedded store cannot run {type(query).__name__}."
+            )
         examples = [item for item in [*positive, *negative] if isinstance(item, (str, int))]
         stored = self._stored_vectors(name, examples, using)
         positives = np.array([_unit(stored.get(str(item), item)) for item in positive])
@@ -395,11 +401,15 @@ class EdgeClient:
         negatives = np.array([_unit(stored.get(str(item), item)) for item in negative])
         return (positives.mean(axis=0) * 2 - negatives.mean(axis=0)).tolist(), examples
 
-    def _stored_vectors(self, name: str, ids: list[Any], using: str) -> dict[str, list[float]]:
+    def _stored_vectors(self, name: str, ids: list[Any], using: str) -> dict[str, Any]:
         if not ids:
             return {}
         records = self.retrieve(name, ids, with_payload=False, with_vectors=[using])
-        found = {str(record.id): record.vector[using] for record in records if record.vector}
+        found = {
+            str(record.id): record.vector[using]
+            for record in records
+            if isinstance(record.vector, dict) and using in record.vector
+        }
         missing = [str(item) for item in ids if str(item) not in found]
         if missing:
             raise CollectionNotFoundError(f"No point {missing[0]!r} with a {using!r} vector.")
@@ -426,5 +436,6 @@ def _quantization(config: models.ScalarQuantization | None) -> edge.ScalarQuanti
     faster on a laptop; answers are rescored with the original vectors.
     """
     quantile = config.scalar.quantile if config is not None else 0.99
-    return edge.ScalarQuantizationConfig(type=edge.ScalarType.Int8, quantile=quantile, always_ram=True)
-
+    return edge.ScalarQuantizationConfig(
+        type=edge.ScalarType.Int8, quantile=quantile, always_ram=True
+    )

@@ -65,9 +65,11 @@ def _match(match: Any) -> Any:
     if isinstance(match, models.MatchValue):
         return edge.MatchValue(match.value)
     if isinstance(match, models.MatchAny):
-        return edge.MatchAny(list(match.any))
+        wanted: Any = list(match.any)
+        return edge.MatchAny(wanted)
     if isinstance(match, models.MatchExcept):
-        return edge.MatchExcept(list(match.except_))
+        excluded: Any = list(match.except_)
+        return edge.MatchExcept(excluded)
     raise UnsupportedByEdge(f"The embedded store cannot match with {type(match).__name__}.")
 
 
@@ -85,14 +87,10 @@ def _geo_radius(radius: models.GeoRadius | None) -> edge.GeoRadius | None:
 
 
 def to_point(point: models.PointStruct) -> edge.Point:
-    vector = point.vector
+    vector: Any = point.vector
     if not isinstance(vector, dict):
         raise UnsupportedByEdge("The embedded store keeps named vectors only.")
-    return edge.Point(
-        id=point_id(point.id),
-        vector={name: list(map(float, values)) for name, values in vector.items()},
-        payload=dict(point.payload or {}),
-    )
+    return edge.Point(id=point_id(point.id), vector=vector, payload=dict(point.payload or {}))
 
 
 def with_payload(value: bool | Sequence[str]) -> bool | list[str]:
@@ -117,7 +115,8 @@ def to_scored(point: Any) -> models.ScoredPoint:
     )
 
 
-def _vectors(vector: Any) -> dict[str, list[float]] | None:
+def _vectors(vector: Any) -> Any:
+    """Named vectors as a dict of lists, or None when none were asked for."""
     if not vector:
         return None
     return {name: list(values) for name, values in vector.items()}

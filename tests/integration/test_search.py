@@ -236,4 +236,3 @@ def test_qdrant_edge_api_reads_the_documented_payload(
     finally:
         shard.close()
     assert {record.payload["record_id"] for record in records} == PLAIN_WANT
-
