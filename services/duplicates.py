@@ -31,6 +31,8 @@ from services.store import Store, point_id
 
 DEFAULT_THRESHOLD = 0.95
 """A common starting point for CLIP image vectors; calibrate with labelled pairs for yours."""
+OVERSIZED_SHARE = 0.25
+"""A cluster holding more than this share of a collection means the threshold is too low."""
 
 
 @dataclass(frozen=True)
@@ -174,11 +176,34 @@ def find_clusters(
         >>> for cluster in find_clusters(store, "dpd", threshold=0.93):
         ...     print(cluster.id, cluster.max_score, [m.id for m in cluster.members])
     """
-    pairs = find_pairs(
-        store, collection, threshold=threshold, neighbours=neighbours, progress=progress
+    near = scan_neighbours(
+        store, collection, neighbours=neighbours, min_score=threshold, progress=progress
     )
+    return clusters_from_neighbours(store, collection, near, threshold)
+
+
+def clusters_from_neighbours(
+    store: Store, collection: str, neighbours: dict[str, Neighbourhood], threshold: float
+) -> list[DuplicateCluster]:
+    """The clusters at `threshold` among neighbours scanned once, with titles from the store.
+
+    A scan at a lower minimum score (or none) serves every threshold above it,
+    so a page can move its threshold without asking Qdrant for neighbours again.
+    """
+    pairs = pairs_from_neighbours(neighbours, threshold)
     members = {rid for pair in pairs for rid in (pair.a, pair.b)}
     return build_clusters(pairs, titles_of(store, collection, sorted(members)))
+
+
+def oversized_cluster(clusters: Sequence[DuplicateCluster], items: int) -> DuplicateCluster | None:
+    """The largest cluster when it holds more than `OVERSIZED_SHARE` of `items`, else None.
+
+    Such a cluster chains unrelated images together: the threshold is too low
+    for the model.
+    """
+    if clusters and clusters[0].size > OVERSIZED_SHARE * items:
+        return clusters[0]
+    return None
 
 
 def duplicate_groups(

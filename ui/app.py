@@ -17,6 +17,7 @@ navigation = st.navigation(
         st.Page(
             PAGES / "collections.py", title="Collections", icon=":material/collections_bookmark:"
         ),
+        st.Page(PAGES / "duplicates.py", title="Duplicates", icon=":material/content_copy:"),
         st.Page(PAGES / "models.py", title="Models", icon=":material/model_training:"),
         st.Page(PAGES / "jobs.py", title="Jobs", icon=":material/history:"),
     ]

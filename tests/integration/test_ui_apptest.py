@@ -49,19 +49,20 @@ def sample_manifest(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return manifest
 
 
-@pytest.fixture(scope="module")
-def ui_environment(
-    tmp_path_factory: pytest.TempPathFactory, tiny_model_dir: Path, sample_manifest: Path
-) -> Iterator[dict[str, str]]:
-    """The 24-item sample ingested once for this module; the app's settings as variables."""
-    environment = {
-        "VITRINE_DATA_DIR": str(tmp_path_factory.mktemp("ui-data")),
-        "VITRINE_MODEL": f"local-dir:{tiny_model_dir}",
+def app_environment(data_dir: Path, model_dir: Path) -> dict[str, str]:
+    """The app's settings as the VITRINE_* variables it reads."""
+    return {
+        "VITRINE_DATA_DIR": str(data_dir),
+        "VITRINE_MODEL": f"local-dir:{model_dir}",
         "VITRINE_DEVICE": "cpu",
         "VITRINE_BATCH_SIZE": "8",
         "VITRINE_DECODE_WORKERS": "1",
     }
-    settings = Settings(
+
+
+def environment_settings(environment: dict[str, str]) -> Settings:
+    """The same settings as an object, for preparing the data folder before the app opens it."""
+    return Settings(
         data_dir=Path(environment["VITRINE_DATA_DIR"]),
         model=environment["VITRINE_MODEL"],
         device="cpu",
@@ -69,6 +70,15 @@ def ui_environment(
         decode_workers=1,
         _env_file=None,
     )
+
+
+@pytest.fixture(scope="module")
+def ui_environment(
+    tmp_path_factory: pytest.TempPathFactory, tiny_model_dir: Path, sample_manifest: Path
+) -> Iterator[dict[str, str]]:
+    """The 24-item sample ingested once for this module; the app's settings as variables."""
+    environment = app_environment(tmp_path_factory.mktemp("ui-data"), tiny_model_dir)
+    settings = environment_settings(environment)
     fine_tuned = settings.registry_path / "tiny-ft-1"
     shutil.copytree(tiny_model_dir, fine_tuned)
     (fine_tuned / "model_card.json").write_text(json.dumps(MODEL_CARD), encoding="utf-8")
@@ -82,12 +92,16 @@ def ui_environment(
     st.cache_resource.clear()  # closes the app's Services, releasing the store
 
 
-@pytest.fixture
-def app(ui_environment: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> AppTest:
-    for name, value in ui_environment.items():
+def app_for(environment: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> AppTest:
+    for name, value in environment.items():
         monkeypatch.setenv(name, value)
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     return AppTest.from_file(str(APP), default_timeout=TIMEOUT)
+
+
+@pytest.fixture
+def app(ui_environment: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> AppTest:
+    return app_for(ui_environment, monkeypatch)
 
 
 def result_ids(at: AppTest, section: str = "result") -> list[str]:
@@ -347,3 +361,107 @@ def test_jobs_page_shows_background_jobs_and_cancels_one(
     no_failures(at)
     assert table.get(job.id).status == "cancelled" or table.get(job.id).cancel_requested
     assert at.dataframe[1].value["collection"].tolist() == [COLLECTION]
+
+
+# -- the Duplicates page --------------------------------------------------------------
+
+# Distinct sample images, and copies of two of them under other ids: a copy scores
+# 1.0 against its original, two distinct images below 0.995 with the tiny model.
+COPIES = {"item-001-copy": "item-001", "item-001-again": "item-001", "item-000-copy": "item-000"}
+STRICT = 0.999
+
+
+@pytest.fixture(scope="module")
+def duplicates_environment(
+    tmp_path_factory: pytest.TempPathFactory, tiny_model_dir: Path
+) -> Iterator[dict[str, str]]:
+    """Collection `prints` (six distinct items, three copies) and collection `empty`."""
+    root = tmp_path_factory.mktemp("ui-duplicates")
+    manifest = write_sample_collection(root / "prints", count=6)
+    rows = manifest.read_text(encoding="utf-8").splitlines()
+    originals = {row.split(",", 1)[0]: row for row in rows[1:]}
+    rows += [originals[original].replace(original, copy, 1) for copy, original in COPIES.items()]
+    manifest.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    environment = app_environment(root / "data", tiny_model_dir)
+    services = Services(environment_settings(environment))
+    try:
+        assert ingest_collection(services, "prints", manifest).embedded == 9
+        services.store.ensure_collection("empty", "tiny", dim=32)
+    finally:
+        services.close()
+    yield environment
+    st.cache_resource.clear()
+
+
+@pytest.fixture
+def no_collections_environment(tmp_path: Path, tiny_model_dir: Path) -> Iterator[dict[str, str]]:
+    yield app_environment(tmp_path / "data", tiny_model_dir)
+    st.cache_resource.clear()
+
+
+def duplicates_page(app: AppTest) -> AppTest:
+    app.run()
+    at = app.switch_page("views/duplicates.py").run()
+    no_failures(at)
+    return at
+
+
+def shown_clusters(at: AppTest) -> list[tuple[str, set[str]]]:
+    """(cluster heading, ids of the cards under it), in page order."""
+    ids = [caption.value.split("`")[1] for caption in at.caption if caption.value.startswith("`")]
+    headings = [header.value for header in at.subheader if header.value.startswith("Cluster")]
+    sizes = [int(heading.split(" · ")[1].split()[0]) for heading in headings]
+    found: list[tuple[str, set[str]]] = []
+    start = 0
+    for heading, size in zip(headings, sizes, strict=True):
+        found.append((heading, set(ids[start : start + size])))
+        start += size
+    return found
+
+
+def test_duplicates_page_lists_the_copies_biggest_cluster_first(
+    duplicates_environment: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    at = duplicates_page(app_for(duplicates_environment, monkeypatch))
+    at.selectbox(key="duplicates-collection").select("prints").run()
+    assert not shown_clusters(at), "nothing is scanned before the button is pressed"
+    at.slider(key="duplicates-threshold").set_value(STRICT).run()
+    at.button(key="duplicates-run").click().run()
+    no_failures(at)
+    assert shown_clusters(at) == [
+        ("Cluster 1 · 3 items", {"item-001", "item-001-copy", "item-001-again"}),
+        ("Cluster 2 · 2 items", {"item-000", "item-000-copy"}),
+    ]
+    table = at.dataframe[0].value
+    assert table["size"].tolist() == [3, 2]
+    assert table["min score"].min() >= STRICT
+    assert len(at.get("download_button")) == 2
+    assert any("**2** clusters holding **5** of 9 items" in md.value for md in at.markdown)
+    links = {link.proto.query_string for link in at.get("page_link")}
+    assert "collection=prints&item=item-000-copy" in links, "each card opens its item view"
+
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise AssertionError("scanned again instead of regrouping the cached neighbours")
+
+    monkeypatch.setattr("services.neighbours.scan_neighbours", refuse)
+    at.slider(key="duplicates-threshold").set_value(0.5).run()
+    no_failures(at)
+    assert shown_clusters(at)[0][0] == "Cluster 1 · 9 items"
+    assert any("Cluster 1 holds 9 of 9 items" in warning.value for warning in at.warning)
+
+
+def test_duplicates_page_explains_an_empty_collection(
+    duplicates_environment: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    at = duplicates_page(app_for(duplicates_environment, monkeypatch))
+    at.selectbox(key="duplicates-collection").select("empty").run()
+    no_failures(at)
+    assert any("'empty' has no items yet" in info.value for info in at.info)
+    assert "duplicates-run" not in {button.key for button in at.button}
+
+
+def test_duplicates_page_without_collections(
+    no_collections_environment: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    at = duplicates_page(app_for(no_collections_environment, monkeypatch))
+    assert any("There are no collections yet" in info.value for info in at.info)

@@ -1,7 +1,5 @@
 """`vitrine duplicates` and `vitrine evaluate-duplicates`: near-duplicate images in a collection."""
 
-import csv
-import io
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import closing, contextmanager
@@ -14,13 +12,16 @@ from rich.table import Table
 
 from services.atomic import write_text_atomic
 from services.duplicate_evaluation import Calibration, Evaluation, calibrate, evaluate
+from services.duplicate_export import clusters_csv
 from services.duplicate_pairs import read_pairs
-from services.duplicates import DEFAULT_THRESHOLD, DuplicateCluster, find_clusters
+from services.duplicates import (
+    DEFAULT_THRESHOLD,
+    DuplicateCluster,
+    find_clusters,
+    oversized_cluster,
+)
 from services.neighbours import DEFAULT_NEIGHBOURS
 from vitrine.context import err_console, out_console, print_json, services_from
-
-GIANT_SHARE = 0.25
-"""A cluster holding more than this share of a collection means the threshold is too low."""
 
 Collection = Annotated[str, typer.Option("--collection", "-c", help="Collection to look in.")]
 THRESHOLD_HELP = "Image similarity (cosine) from which two items count as near-duplicates."
@@ -143,26 +144,6 @@ def evaluate_duplicates_command(
     _print_evaluation(result)
 
 
-def clusters_csv(clusters: list[DuplicateCluster]) -> str:
-    """One row per cluster member: cluster id and size, record id, best score, title."""
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(["cluster", "size", "id", "score", "title", "cluster_min_score"])
-    for cluster in clusters:
-        for member in cluster.members:
-            writer.writerow(
-                [
-                    cluster.id,
-                    cluster.size,
-                    member.id,
-                    f"{member.score:.4f}",
-                    member.title,
-                    f"{cluster.min_score:.4f}",
-                ]
-            )
-    return buffer.getvalue()
-
-
 @contextmanager
 def _progress_bar(total: int, *, quiet: bool) -> Iterator[Callable[[int], None]]:
     """An items counter on stderr when it is a terminal."""
@@ -234,9 +215,10 @@ def _print_clusters(clusters: list[DuplicateCluster], threshold: float, items: i
         f"{len(clusters)} clusters holding {clustered} of {items} items at threshold "
         f"{threshold:.4f}"
     )
-    if clusters[0].size > GIANT_SHARE * items:
+    oversized = oversized_cluster(clusters, items)
+    if oversized is not None:
         _note(
-            f"cluster {clusters[0].id} holds {clusters[0].size} of {items} items: the threshold "
+            f"cluster {oversized.id} holds {oversized.size} of {items} items: the threshold "
             "is too low for this model. Raise --threshold, or calibrate it with --calibrate."
         )
 
