@@ -10,6 +10,8 @@ about a tenth of the compute. Models built otherwise (no causal mask, other
 pooling, Hugging Face text towers) are encoded the ordinary way.
 """
 
+from typing import Any
+
 import torch
 from open_clip.model import CLIP
 from open_clip.transformer import text_global_pool
@@ -22,7 +24,7 @@ def can_trim(model: torch.nn.Module) -> bool:
     )
 
 
-def encode_text(model: torch.nn.Module, tokens: torch.Tensor) -> torch.Tensor:
+def encode_text(model: Any, tokens: torch.Tensor) -> torch.Tensor:
     """`model.encode_text(tokens)`, computed on the tokens up to the last end-of-text."""
     if not can_trim(model):
         return model.encode_text(tokens)
