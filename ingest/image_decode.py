@@ -2,20 +2,48 @@
 
 JPEG draft mode lets libjpeg decode a big scan at 1/2, 1/4 or 1/8 scale, keeping
 at least twice the model's input size on the short side.
+
+JPEG and PNG are opened through their plugin classes, which leaves PIL's global
+decompression-bomb limit alone, so `decode` may run on them from many threads at
+once (`decodes_in_thread`). Every other format goes through `Image.open` under a
+temporarily changed global limit: one thread per process.
 """
 
 import io
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 import numpy as np
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageOps, JpegImagePlugin, PngImagePlugin, UnidentifiedImageError
 
 from ingest.image_refs import ImageError
 
 _HIGH_DEPTH_MODES = ("I;16", "I;16B", "I;16L", "I;16N", "I", "F")
 _ALPHA_MODES = ("RGBA", "LA", "PA", "RGBa", "La")
+
+# Signatures of the formats decoded in threads, and the plugin class that reads each.
+_THREAD_SAFE: dict[bytes, Callable[[io.BytesIO], Image.Image]] = {
+    b"\xff\xd8\xff": JpegImagePlugin.JpegImageFile,
+    b"\x89PNG\r\n\x1a\n": PngImagePlugin.PngImageFile,
+}
+
+
+def decodes_in_thread(data: bytes) -> bool:
+    """Whether `data` is a JPEG or PNG, which `decode` may handle in a thread.
+
+    Two reasons make them safe outside a worker process: they touch no global
+    state here (see the module docstring), and their decoders (libjpeg-turbo,
+    zlib and PIL's PNG unfiltering) are the most used and most fuzzed ones PIL
+    has, while its memory-safety advisories cluster in the long tail (TIFF,
+    JPEG 2000, SGI, PCX, FLI, PSD, BLP). Those stay in processes, where a crash
+    costs one image and not the run.
+    """
+    return _thread_safe_opener(data) is not None
+
+
+def _thread_safe_opener(data: bytes) -> Callable[[io.BytesIO], Image.Image] | None:
+    return next((open_ for magic, open_ in _THREAD_SAFE.items() if data.startswith(magic)), None)
 
 
 def decode(data: bytes, *, target: int, max_pixels: int) -> Image.Image:
@@ -32,20 +60,19 @@ def decode(data: bytes, *, target: int, max_pixels: int) -> Image.Image:
         ImageError: "image too large: W×H pixels" or "corrupt image: ...".
 
     Note:
-        Changes PIL's global bomb limit while it runs: call it from one thread per
-        process (the loader's workers do).
+        For formats other than JPEG and PNG it changes PIL's global bomb limit
+        while it runs: call it from one thread per process for those.
     """
+    opener = _thread_safe_opener(data)
     try:
+        if opener is not None:
+            # The plugin class skips `Image.open`'s check against PIL's global
+            # limit; ours follows, and JPEG and PNG have no frames to check later.
+            return _develop(_capped(opener(io.BytesIO(data)), max_pixels), target)
         with _bomb_limit(None):  # the header only; checked below with a clearer message
-            image = Image.open(io.BytesIO(data))
-        width, height = image.size
-        if width * height > max_pixels:
-            raise ImageError(f"image too large: {width}×{height} pixels (limit {max_pixels})")
+            image = _capped(Image.open(io.BytesIO(data)), max_pixels)
         with _bomb_limit(max_pixels):  # frames and tiles may differ from the header
-            image.draft("RGB", (2 * target, 2 * target))
-            image.load()
-            ImageOps.exif_transpose(image, in_place=True)
-            return _to_rgb(image)
+            return _develop(image, target)
     except ImageError:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as error:
@@ -54,6 +81,21 @@ def decode(data: bytes, *, target: int, max_pixels: int) -> Image.Image:
         raise ImageError("corrupt image: not in an image format we can read") from error
     except Exception as error:  # PIL's decoders raise many types on malformed data
         raise ImageError(f"corrupt image: {error or type(error).__name__}") from error
+
+
+def _capped(image: Image.Image, max_pixels: int) -> Image.Image:
+    width, height = image.size
+    if width * height > max_pixels:
+        raise ImageError(f"image too large: {width}×{height} pixels (limit {max_pixels})")
+    return image
+
+
+def _develop(image: Image.Image, target: int) -> Image.Image:
+    """Pixels at the reduced scale draft mode allows, upright, in RGB."""
+    image.draft("RGB", (2 * target, 2 * target))
+    image.load()
+    ImageOps.exif_transpose(image, in_place=True)
+    return _to_rgb(image)
 
 
 @contextmanager

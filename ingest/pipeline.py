@@ -8,7 +8,9 @@ one bad row or image never stops the run.
 """
 
 import time
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from itertools import islice
 from pathlib import Path
@@ -24,7 +26,7 @@ from ingest.records import Record, RowProblem
 from ingest.report import ErrorReport
 from ingest.sources import Source
 from services.collection_state import RunCounts, utc_now
-from services.embedder import Embedder
+from services.embedder import Embedder, Vectors
 from services.store import CAPTION_VECTOR, IMAGE_VECTOR, Store, point_id
 from services.thumbnails import write_thumbnail
 
@@ -47,6 +49,15 @@ class _Item:
     record: Record
     ref: ImageRef
     payload: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class _Encoded:
+    """One batch's vectors, on their way from a lane to the store."""
+
+    items: list[_Item]
+    images: Vectors
+    captions: dict[str, list[float]]
 
 
 Progress = Callable[[int], None]
@@ -214,6 +225,29 @@ class Ingest:
         self.progress(len(items))
 
     def _embed(self, items: list[_Item], physical: str, summary: IngestSummary) -> None:
+        """Encode batches in the embedder's lanes while the next images decode.
+
+        Vectors are written here, in the calling thread, as each batch finishes:
+        the store and the progress callback see one thread, in order.
+        """
+        if not items:
+            return
+        with (
+            self.embedder.lanes() as lanes,
+            ThreadPoolExecutor(lanes, thread_name_prefix="vitrine-model") as model,
+        ):
+            running: deque[Future[_Encoded]] = deque()
+            for batch in self._batches(items, summary):
+                running.append(model.submit(self._encode, batch))
+                while len(running) > lanes:  # one batch waits ready for a free lane
+                    self._store(running.popleft().result(), physical, summary)
+            while running:
+                self._store(running.popleft().result(), physical, summary)
+
+    def _batches(
+        self, items: list[_Item], summary: IngestSummary
+    ) -> Iterator[list[tuple[_Item, torch.Tensor]]]:
+        """Decoded images in batches; a failure is reported, a thumbnail written."""
         batch: list[tuple[_Item, torch.Tensor]] = []
         for decoded in self.loader.load((index, item.ref) for index, item in enumerate(items)):
             item = items[decoded.index]
@@ -227,29 +261,28 @@ class Ingest:
                 write_thumbnail(self.thumbnails, self.collection, item.pid, decoded.thumbnail)
             batch.append((item, decoded.pixels))
             if len(batch) >= self.embedder.batch_size:
-                self._write(batch, physical, summary)
+                yield batch
                 batch = []
-        self._write(batch, physical, summary)
+        if batch:
+            yield batch
 
-    def _write(
-        self, batch: list[tuple[_Item, torch.Tensor]], physical: str, summary: IngestSummary
-    ) -> None:
-        if not batch:
-            return
+    def _encode(self, batch: list[tuple[_Item, torch.Tensor]]) -> _Encoded:
         items = [item for item, _ in batch]
         images = self.embedder.encode_pixels(torch.stack([pixels for _, pixels in batch]))
-        captions = self._caption_vectors(items)
+        return _Encoded(items, images, self._caption_vectors(items))
+
+    def _store(self, encoded: _Encoded, physical: str, summary: IngestSummary) -> None:
         points = [
             models.PointStruct(
                 id=item.pid,
-                vector=_vectors(vector.tolist(), captions.get(item.pid)),
+                vector=_vectors(vector.tolist(), encoded.captions.get(item.pid)),
                 payload=item.payload,
             )
-            for item, vector in zip(items, images, strict=True)
+            for item, vector in zip(encoded.items, encoded.images, strict=True)
         ]
         self.store.upsert(physical, points)
-        summary.embedded += len(items)
-        self.progress(len(items))
+        summary.embedded += len(points)
+        self.progress(len(points))
 
 
 def _vectors(image: list[float], caption: list[float] | None) -> dict[str, Any]:

@@ -5,8 +5,8 @@ inputs are copied from pinned memory without blocking; vectors always come back
 as float32 numpy arrays of unit length.
 """
 
-from collections.abc import Iterable, Sequence
-from contextlib import AbstractContextManager, nullcontext
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 
 import numpy as np
 import numpy.typing as npt
@@ -58,6 +58,28 @@ class Embedder:
     @property
     def image_size(self) -> int:
         return self.loaded.image_size
+
+    @contextmanager
+    def lanes(self) -> Iterator[int]:
+        """How many batches to encode side by side in the block, each in its own thread.
+
+        On a CPU: as many as torch has threads, each forward pass on one torch
+        thread for the block (threads started in it keep that; the caller's
+        setting comes back after). A forward pass split across cores waits at a
+        barrier after each matrix product for its slowest thread, and beside
+        image decoding threads one of them has often lost its core; whole
+        batches side by side have no barrier, and the OS shares the cores
+        between them and the decoders. On a GPU: one.
+        """
+        cores = torch.get_num_threads()
+        if self.device.type != "cpu" or cores <= 1:
+            yield 1
+            return
+        torch.set_num_threads(1)
+        try:
+            yield cores
+        finally:
+            torch.set_num_threads(cores)
 
     def _autocast(self) -> AbstractContextManager[object]:
         if self.device.type == "cuda":

@@ -14,12 +14,13 @@ import numpy as np
 import open_clip
 import pytest
 import torch
+import torchvision.transforms as T
 from PIL import Image
 
-from ingest.image_decode import decode
+from ingest.image_decode import decode, decodes_in_thread
 from ingest.image_fetch import ImageLimits, read_bytes, sha256_hex
 from ingest.image_refs import ImageError, ImageRef
-from ingest.images import DecodedImage, ImageLoader
+from ingest.images import DecodedImage, ImageLoader, model_input
 from services.settings import Settings
 
 TARGET = 224
@@ -185,6 +186,46 @@ def test_draft_mode_decodes_big_jpeg_small_and_close_to_full() -> None:
     print(f"draft {fast.size} vs full decode: max abs diff {max_diff:.4f}, cosine {cosine:.6f}")
     assert cosine > 0.999
     assert max_diff < 0.3
+
+
+def test_jpeg_and_png_decode_without_pil_s_global_limit() -> None:
+    """They may decode in threads: nothing global is read or changed, our cap still holds."""
+    before = Image.MAX_IMAGE_PIXELS
+    Image.MAX_IMAGE_PIXELS = 100  # would refuse both images if PIL's check ran
+    try:
+        for data in (jpeg(scan(40, 30)), png(scan(40, 30))):
+            assert decodes_in_thread(data)
+            assert decoded(data).size == (40, 30)
+            assert decode_reason(data, max_pixels=1000).startswith("image too large: 40×30")
+        assert Image.MAX_IMAGE_PIXELS == 100
+    finally:
+        Image.MAX_IMAGE_PIXELS = before
+
+
+def test_other_formats_are_not_decoded_in_threads() -> None:
+    buffer = io.BytesIO()
+    scan(40, 30).save(buffer, "TIFF")
+    assert not decodes_in_thread(buffer.getvalue())
+    assert not decodes_in_thread(b"")
+    assert decoded(buffer.getvalue()).size == (40, 30)
+
+
+def test_model_input_gives_exactly_the_transform_s_pixels() -> None:
+    for size in (224, 64):
+        transform = open_clip.image_transform(size, is_train=False)
+        fast = model_input(transform)
+        assert fast is not None
+        for width, height in ((500, 375), (375, 500), (451, 333), (100, 50), (224, 224)):
+            image = scan(width, height, seed=width)
+            assert torch.equal(torch.from_numpy(fast(image)), transform(image))
+
+
+def test_model_input_leaves_unknown_transforms_alone() -> None:
+    training = open_clip.image_transform(224, is_train=True)
+    flipped = T.Compose([T.RandomHorizontalFlip(), T.ToTensor(), T.Normalize([0.5] * 3, [0.5] * 3)])
+    no_normalise = T.Compose([T.Resize(224), T.ToTensor()])
+    for transform in (training, flipped, no_normalise, CrashOn((1, 1)), lambda image: image):
+        assert model_input(transform) is None
 
 
 # --- read_bytes -------------------------------------------------------------------
@@ -385,6 +426,30 @@ def test_hash_only_spools_urls_for_load(server: ThreadingHTTPServer, tmp_path: P
     assert result.ok and result.sha256 == digest
     assert server.hits["/spooled.jpg"] == 1  # type: ignore[attr-defined]
     assert not list(tmp_path.iterdir())  # closing removed the spool
+
+
+def test_threads_give_the_same_pixels_as_inline_and_hand_other_formats_on(
+    collection: list[tuple[int, ImageRef]], tmp_path: Path
+) -> None:
+    """JPEG and PNG decode in threads; a TIFF goes on to a worker process."""
+    tiff = tmp_path / "scan.tif"
+    scan(320, 240, seed=9).save(tiff)
+    items = [*collection, (30, file_ref(tiff))]
+    with loader(workers=1) as inline:
+        expected = by_index(inline.load(items))
+    with loader(workers=2) as threaded:
+        assert threaded.threaded
+        assert not multiprocessing.active_children()
+        results = by_index(threaded.load(items))
+        assert multiprocessing.active_children()  # started for the TIFF
+    assert sorted(results) == sorted(expected)
+    for index, result in results.items():
+        assert (result.error, result.sha256) == (expected[index].error, expected[index].sha256)
+        if result.pixels is not None:
+            expected_pixels = expected[index].pixels
+            assert expected_pixels is not None
+            assert torch.equal(result.pixels, expected_pixels)
+    assert results[30].ok
 
 
 class CrashOn:
