@@ -15,6 +15,7 @@ from PIL import Image
 
 from services.errors import ConfigError
 from services.models import LoadedModel, ModelSpec, load_model
+from services.text_encoding import encode_text
 
 Vectors = npt.NDArray[np.float32]
 
@@ -94,7 +95,7 @@ class Embedder:
         for start in range(0, len(texts), self.batch_size):
             tokens = self.loaded.tokenizer(list(texts[start : start + self.batch_size]))
             with torch.inference_mode(), self._autocast():
-                chunks.append(self.loaded.model.encode_text(tokens.to(self.device)))
+                chunks.append(encode_text(self.loaded.model, tokens.to(self.device)))
         return normalise(torch.cat(chunks))
 
     def preprocess(self, image: Image.Image) -> torch.Tensor:
