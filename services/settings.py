@@ -45,7 +45,12 @@ class Settings(BaseSettings):
     )
     batch_size: int = Field(default=64, ge=1, description="Images per forward pass.")
     decode_workers: int = Field(
-        default=0, ge=0, description="Image decoding processes; 0 means one per CPU core."
+        default=0,
+        ge=0,
+        description=(
+            "Parallel image decoders (threads for JPEG/PNG, processes for other formats); "
+            "0 means one per CPU core."
+        ),
     )
     max_image_pixels: int = Field(
         default=200_000_000, ge=1, description="Images with more pixels are refused."
