@@ -12,6 +12,7 @@ import hashlib
 import streamlit as st
 from pydantic import SecretStr
 
+from services.errors import VitrineError
 from services.settings import Settings
 from services.wiring import Services
 from ui.iconclass_vocabulary import IconclassVocabulary
@@ -47,3 +48,20 @@ def services() -> Services:
 def vocabulary() -> IconclassVocabulary:
     """Iconclass labels, loaded once per process."""
     return IconclassVocabulary()
+
+
+def collection_names(shared: Services) -> list[str] | None:
+    """The collections to choose from, sorted; None (with the reason shown) when there
+    are none or the store cannot be read."""
+    try:
+        aliases = sorted(shared.store.aliases())
+    except VitrineError as error:
+        st.error(str(error))
+        return None
+    if not aliases:
+        st.info(
+            "There are no collections yet. Create one with `vitrine ingest CATALOGUE "
+            "--collection NAME`, or try the shipped sample with `vitrine demo`."
+        )
+        return None
+    return aliases

@@ -23,7 +23,7 @@ from services.neighbours import DEFAULT_NEIGHBOURS, Neighbourhood, scan_neighbou
 from services.store import CollectionInfo
 from services.wiring import Services
 from ui.result_cards import TITLE_CHARS, escape, thumbnail
-from ui.state import services
+from ui.state import collection_names, services
 
 COLLECTION = "duplicates-collection"
 THRESHOLD = "duplicates-threshold"
@@ -204,16 +204,8 @@ def collection_info(shared: Services, collection: str) -> CollectionInfo | None:
 def main() -> None:
     shared = services()
     st.title("Duplicates")
-    try:
-        aliases = sorted(shared.store.aliases())
-    except VitrineError as error:
-        st.error(str(error))
-        return
-    if not aliases:
-        st.info(
-            "There are no collections yet. Create one with `vitrine ingest CATALOGUE "
-            "--collection NAME`, or try the shipped sample with `vitrine demo`."
-        )
+    aliases = collection_names(shared)
+    if aliases is None:
         return
     collection, threshold, neighbours = controls(aliases)
     try:

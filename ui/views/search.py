@@ -19,7 +19,7 @@ from ui.item_view import render_item
 from ui.query_state import SearchState, split_terms
 from ui.result_cards import grid
 from ui.sidebar import SidebarChoice, render_sidebar
-from ui.state import services, vocabulary
+from ui.state import collection_names, services, vocabulary
 from ui.upload import MEGABYTE, UPLOAD_TYPES, UploadError, decode_upload
 
 PAGE_SIZE = 20
@@ -141,16 +141,8 @@ def results(
 def main() -> None:
     shared = services()
     st.title("Search")
-    try:
-        aliases = sorted(shared.store.aliases())
-    except VitrineError as error:
-        st.error(str(error))
-        return
-    if not aliases:
-        st.info(
-            "There are no collections yet. Create one with `vitrine ingest CATALOGUE "
-            "--collection NAME`, or try the shipped sample with `vitrine demo`."
-        )
+    aliases = collection_names(shared)
+    if aliases is None:
         return
     for problem in session.sync_from_url(aliases):
         st.warning(f"From the link, {problem}")
