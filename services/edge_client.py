@@ -361,7 +361,7 @@ class EdgeClient:
         if examples:
             leave_out = models.HasIdCondition(has_id=examples)
             base = query_filter or models.Filter()
-            must_not = [*_as_list(base.must_not), leave_out]
+            must_not = [*convert.as_list(base.must_not), leave_out]
             query_filter = base.model_copy(update={"must_not": must_not})
         return edge.QueryRequest(
             limit=limit,
@@ -425,12 +425,6 @@ def _unit(vector: Any) -> np.ndarray:
     values = np.asarray(vector, dtype=np.float32)
     norm = float(np.linalg.norm(values))
     return values / norm if norm > 0 else values
-
-
-def _as_list(conditions: Any) -> list[Any]:
-    if conditions is None:
-        return []
-    return list(conditions) if isinstance(conditions, list) else [conditions]
 
 
 def _quantization(config: models.ScalarQuantization | None) -> edge.ScalarQuantizationConfig:

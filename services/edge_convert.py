@@ -34,12 +34,17 @@ def to_filter(query_filter: models.Filter | None) -> edge.Filter | None:
     )
 
 
+def as_list(conditions: Any) -> list[Any]:
+    """A filter clause as a list: qdrant-client accepts one condition or a list, or None."""
+    if conditions is None:
+        return []
+    return list(conditions) if isinstance(conditions, list) else [conditions]
+
+
 def _conditions(conditions: Any) -> list[Any] | None:
     if conditions is None:
         return None
-    if not isinstance(conditions, list):
-        conditions = [conditions]
-    return [_condition(condition) for condition in conditions]
+    return [_condition(condition) for condition in as_list(conditions)]
 
 
 def _condition(condition: Any) -> Any:
