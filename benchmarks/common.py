@@ -13,11 +13,26 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
 _HERE = str(Path(__file__).resolve().parent)
 sys.path[:] = [entry for entry in sys.path if str(Path(entry or ".").resolve()) != _HERE]
 sys.path[:0] = [str(Path(__file__).resolve().parents[1]), _HERE]
+
+
+EMBEDDING_DIM = 512
+LATENT_DIM = 64
+
+
+def embedding_like(rng: np.random.Generator, count: int) -> np.ndarray:
+    """Unit 512-d vectors (as ViT-B-32's) with a 64-dimensional structure plus noise,
+    as embeddings of real images have: their effective rank is far below 512, and
+    random directions in 512-d would make every neighbour equally far."""
+    basis = np.random.default_rng(1).normal(size=(LATENT_DIM, EMBEDDING_DIM)).astype(np.float32)
+    structure = rng.normal(size=(count, LATENT_DIM)).astype(np.float32) @ basis
+    vectors = structure + 2.0 * rng.normal(size=(count, EMBEDDING_DIM)).astype(np.float32)
+    return vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
 
 
 def percentiles(seconds: list[float]) -> dict[str, float]:

@@ -1,9 +1,9 @@
 """Duplicate search over a whole collection in the embedded store, at growing sizes.
 
-Writes clustered 512-d unit vectors (as ViT-B-32's) straight into an embedded
-store collection through `Store` (Qdrant Edge by default, `--backend local`
-for qdrant-client's local mode): a tenth of the items are planted groups of
-three near-copies (cosine about 0.97), the rest random directions. Then times
+Writes embedding-like 512-d unit vectors (as ViT-B-32's; `common.embedding_like`)
+straight into an embedded store collection through `Store` (Qdrant Edge by
+default, `--backend local` for qdrant-client's local mode): a tenth of the items
+are planted groups of three near-copies (cosine about 0.97). Then times
 (a) `find_clusters` at threshold 0.9 (what `vitrine duplicates` runs), and
 (b) every item's k nearest neighbours with no threshold (`scan_neighbours`),
 both through Qdrant's batched queries, and checks the clusters are exactly the
@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from common import emit
+from common import EMBEDDING_DIM, embedding_like, emit
 from qdrant_client import models
 
 from services.duplicates import find_clusters
@@ -38,15 +38,14 @@ from services.neighbours import scan_neighbours
 from services.settings import Settings
 from services.store import IMAGE_VECTOR, Store, point_id
 
-DIM = 512
+DIM = EMBEDDING_DIM
 THRESHOLD = 0.9
 GROUP = 3
 
 
 def clustered_vectors(size: int, rng: np.random.Generator) -> tuple[np.ndarray, list[set[int]]]:
-    """Unit vectors: planted groups of near-copies (a tenth of them), the rest random."""
-    vectors = rng.normal(size=(size, DIM)).astype(np.float32)
-    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    """Embedding-like unit vectors: planted groups of near-copies (a tenth of them)."""
+    vectors = embedding_like(rng, size)
     groups = []
     for start in range(0, size // 10 - GROUP + 1, GROUP):
         base = vectors[start]

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 import open_clip
-from common import emit, percentiles
+from common import EMBEDDING_DIM, embedding_like, emit, percentiles
 from qdrant_client import models
 
 from services.embedder import Embedder
@@ -32,8 +32,7 @@ from services.models import LoadedModel, ModelSpec
 from services.settings import Settings
 from services.store import CAPTION_VECTOR, IMAGE_VECTOR, Store, physical_name
 
-DIM = 512
-LATENT = 64
+DIM = EMBEDDING_DIM
 TOPS = ["1", "2", "3", "4", "5", "6", "7", "8", "9"]
 BATCH = 2048
 FILTER = Filters(iconclass=("35F",), years=(1500, 1550))
@@ -44,7 +43,6 @@ class Vectors:
 
     def __init__(self, size: int, kind: str, seed: int = 0) -> None:
         self.size, self.kind, self.seed = size, kind, seed
-        self.basis = np.random.default_rng(seed + 1).normal(size=(LATENT, DIM)).astype(np.float32)
 
     def batches(self) -> Iterator[tuple[int, np.ndarray]]:
         rng = np.random.default_rng(self.seed)
@@ -52,10 +50,9 @@ class Vectors:
             yield start, self.draw(rng, min(BATCH, self.size - start))
 
     def draw(self, rng: np.random.Generator, count: int) -> np.ndarray:
-        noise = rng.normal(size=(count, DIM)).astype(np.float32)
         if self.kind == "clustered":
-            structure = rng.normal(size=(count, LATENT)).astype(np.float32) @ self.basis
-            noise = structure + 2.0 * noise
+            return embedding_like(rng, count)
+        noise = rng.normal(size=(count, DIM)).astype(np.float32)
         return noise / np.linalg.norm(noise, axis=1, keepdims=True)
 
     def all(self) -> np.ndarray:

@@ -14,6 +14,7 @@ on the same machine), and one request can neither report progress nor be
 split; hence the batches.
 """
 
+import warnings
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
@@ -27,6 +28,9 @@ from services.store import IMAGE_VECTOR, Store, point_id
 BATCH = 256
 """Items per request (and per scroll page)."""
 DEFAULT_NEIGHBOURS = 10
+SCAN_SEARCH = models.SearchParams(hnsw_ef=128)
+"""A narrower beam than one search's: a scan asks for few neighbours of every
+item, and near-duplicates are the easiest neighbours to find."""
 SCORE_SLACK = 1e-6
 """Asked-for minimum scores are lowered by this much: the embedded mode drops a
 score equal to the threshold, a server keeps it; callers keep `>=` themselves."""
@@ -81,10 +85,14 @@ def _search(
             limit=neighbours + 1,  # the point itself comes back too
             score_threshold=None if min_score is None else min_score - SCORE_SLACK,
             with_payload=["record_id"],
+            params=SCAN_SEARCH,
         )
         for record in records
     ]
-    answers = store.call(store.client.query_batch_points, physical, requests=requests)
+    with warnings.catch_warnings():
+        # The local mode warns that it searches exactly, whatever the beam; so be it.
+        warnings.simplefilter("ignore", UserWarning)
+        answers = store.call(store.client.query_batch_points, physical, requests=requests)
     return [
         [
             (record_id_of(point), float(point.score))

@@ -249,7 +249,7 @@ class Store:
         self.call(
             self.client.create_collection,
             physical,
-            vectors_config={IMAGE_VECTOR: vector, CAPTION_VECTOR: vector},
+            vectors_config={IMAGE_VECTOR: vector, CAPTION_VECTOR: self._caption_params(vector)},
             shard_number=layout.shards,
             replication_factor=layout.replication,
             write_consistency_factor=layout.write_consistency,
@@ -257,6 +257,14 @@ class Store:
             quantization_config=layout.quantization_config(),
         )
         self._create_indexes(physical)
+
+    def _caption_params(self, vector: models.VectorParams) -> models.VectorParams:
+        """Caption vectors are stored for export and for Qdrant API users; nothing in
+        vitrine searches them, and no one else can open the embedded Edge store, so
+        there they get no HNSW graph (a million-point load builds one graph, not two)."""
+        if isinstance(self.client, EdgeClient):
+            return vector.model_copy(update={"hnsw_config": models.HnswConfigDiff(m=0)})
+        return vector
 
     def _create_indexes(self, physical: str) -> None:
         schema: list[tuple[str, models.PayloadSchemaType]] = [
