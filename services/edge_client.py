@@ -341,7 +341,7 @@ class EdgeClient:
             limit=limit,
             offset=offset,
             score_threshold=score_threshold,
-            with_payload=with_payload,
+            with_payload=convert.with_payload(with_payload),
         )
         return self.query_batch_points(name, [request])[0]
 
@@ -385,9 +385,7 @@ class EdgeClient:
             query=edge.Query.Nearest(vector, using=using),
             filter=convert.to_filter(query_filter),
             score_threshold=request.score_threshold,
-            with_payload=convert.with_payload(
-                True if request.with_payload is None else request.with_payload
-            ),
+            with_payload=convert.payload_selector(request.with_payload),
             params=_search_params(request.params, query_filter),
         )
 

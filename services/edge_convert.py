@@ -102,6 +102,15 @@ def with_payload(value: bool | Sequence[str]) -> bool | list[str]:
     return value if isinstance(value, bool) else list(value)
 
 
+def payload_selector(value: Any) -> bool | list[str]:
+    """A request's `with_payload` (None meaning all, as in a QueryRequest)."""
+    if value is None:
+        return True
+    if isinstance(value, bool | list):
+        return with_payload(value)
+    raise UnsupportedByEdge("The embedded store selects payload fields by a list of names only.")
+
+
 def to_record(record: Any) -> models.Record:
     return models.Record(
         id=point_id(record.id),
