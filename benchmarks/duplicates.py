@@ -31,12 +31,11 @@ from typing import Any
 
 import numpy as np
 from common import EMBEDDING_DIM, embedding_like, emit
-from qdrant_client import models
 
 from services.duplicates import find_clusters
 from services.neighbours import scan_neighbours
 from services.settings import Settings
-from services.store import IMAGE_VECTOR, Store, point_id
+from services.store import IMAGE_VECTOR, Store, new_point, point_id
 
 DIM = EMBEDDING_DIM
 THRESHOLD = 0.9
@@ -63,9 +62,9 @@ def load(store: Store, alias: str, vectors: np.ndarray) -> None:
         store.upsert(
             physical,
             [
-                models.PointStruct(
-                    id=point_id(alias, f"r{index}"),
-                    vector={IMAGE_VECTOR: vectors[index].tolist()},
+                new_point(
+                    pid=point_id(alias, f"r{index}"),
+                    vectors={IMAGE_VECTOR: vectors[index].tolist()},
                     payload={"record_id": f"r{index}", "title": f"item {index}"},
                 )
                 for index in range(start, min(len(vectors), start + 1024))

@@ -24,13 +24,12 @@ from pathlib import Path
 import numpy as np
 import open_clip
 from common import EMBEDDING_DIM, embedding_like, emit, percentiles
-from qdrant_client import models
 
 from services.embedder import Embedder
 from services.filters import Filters
 from services.models import LoadedModel, ModelSpec
 from services.settings import Settings
-from services.store import CAPTION_VECTOR, IMAGE_VECTOR, Store, physical_name
+from services.store import CAPTION_VECTOR, IMAGE_VECTOR, Store, new_point, physical_name
 
 DIM = EMBEDDING_DIM
 TOPS = ["1", "2", "3", "4", "5", "6", "7", "8", "9"]
@@ -83,9 +82,9 @@ def build(store: Store, physical: str, vectors: Vectors) -> None:
         store.upsert(
             physical,
             [
-                models.PointStruct(
-                    id=start + offset,
-                    vector={IMAGE_VECTOR: row.tolist(), CAPTION_VECTOR: caption.tolist()},
+                new_point(
+                    pid=start + offset,
+                    vectors={IMAGE_VECTOR: row.tolist(), CAPTION_VECTOR: caption.tolist()},
                     payload=payload(start + offset),
                 )
                 for offset, (row, caption) in enumerate(zip(batch, captions, strict=True))

@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import Any, cast
 
 import torch
-from qdrant_client import models
 
 from ingest.image_refs import ImageError, ImageRef, resolve_ref
 from ingest.images import ImageLoader
@@ -27,7 +26,7 @@ from ingest.report import ErrorReport
 from ingest.sources import Source
 from services.collection_state import RunCounts, utc_now
 from services.embedder import Embedder, Vectors
-from services.store import CAPTION_VECTOR, IMAGE_VECTOR, Store, point_id
+from services.store import CAPTION_VECTOR, IMAGE_VECTOR, Store, new_point, point_id
 from services.thumbnails import write_thumbnail
 
 CHUNK = 512
@@ -213,9 +212,9 @@ class Ingest:
         }
         captions = self._caption_vectors(items)
         points = [
-            models.PointStruct(
-                id=item.pid,
-                vector=_vectors(image_vectors[item.pid], captions.get(item.pid)),
+            new_point(
+                pid=item.pid,
+                vectors=_vectors(image_vectors[item.pid], captions.get(item.pid)),
                 payload=item.payload,
             )
             for item in items
@@ -273,9 +272,9 @@ class Ingest:
 
     def _store(self, encoded: _Encoded, physical: str, summary: IngestSummary) -> None:
         points = [
-            models.PointStruct(
-                id=item.pid,
-                vector=_vectors(vector.tolist(), encoded.captions.get(item.pid)),
+            new_point(
+                pid=item.pid,
+                vectors=_vectors(vector.tolist(), encoded.captions.get(item.pid)),
                 payload=item.payload,
             )
             for item, vector in zip(encoded.items, encoded.images, strict=True)

@@ -30,7 +30,7 @@ from ingest.sources import open_source
 from services.embedder import Embedder
 from services.errors import ModelUnavailableError, VitrineError
 from services.models import HF_HUB, LOCAL_DIR, ModelSpec
-from services.store import CAPTION_VECTOR, IMAGE_VECTOR, physical_name, version_of
+from services.store import CAPTION_VECTOR, IMAGE_VECTOR, new_point, physical_name, version_of
 from services.versions import keep_versions, switch_alias
 from services.wiring import Services
 
@@ -229,7 +229,7 @@ class _Builder:
             vectors: dict[str, Any] = {IMAGE_VECTOR: vector.tolist()}
             if pid in captions:
                 vectors[CAPTION_VECTOR] = captions[pid]
-            points.append(models.PointStruct(id=pid, vector=vectors, payload=payload))
+            points.append(new_point(pid, vectors, payload))
         self.services.store.upsert(new, points)
         self.summary.embedded += len(points)
         return len(points)

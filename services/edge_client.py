@@ -34,9 +34,9 @@ from services.shard_lease import ShardLease
 
 ALIASES_FILE = "aliases.json"
 HANDOVER_SECONDS = 0.1
-FULL_SCAN_KB = 40_000
+FULL_SCAN_KB = 100_000
 """Filtered searches that match fewer points than this many KB of vectors (about
-20,000 points of 512 floats) score every match exactly, found through the payload
+50,000 points of 512 floats) score every match exactly, found through the payload
 indexes; larger ones walk the HNSW graph."""
 # One HNSW graph per searched vector, with Qdrant's default m but fewer
 # construction candidates (100 by default) to build faster on a laptop, and no
@@ -192,18 +192,20 @@ class EdgeClient:
         RAM; the int8 copies that searches walk stay in RAM. A vector whose
         `hnsw_config` has m=0 gets no graph.
         """
+        quantization = _quantization(quantization_config)
+        graphed = {vector: _graphed(params) for vector, params in vectors_config.items()}
         config = edge.EdgeConfig(
             vectors={
                 vector: edge.EdgeVectorParams(
                     size=params.size,
                     distance=edge.Distance.Cosine,
                     memory=edge.Memory.Cold,
-                    hnsw_config=self._graph(params),
+                    hnsw_config=self._graph(graphed=graphed[vector]),
+                    quantization_config=quantization if graphed[vector] else None,
                 )
                 for vector, params in vectors_config.items()
             },
-            hnsw_config=self._graph(None),
-            quantization_config=_quantization(quantization_config),
+            hnsw_config=self._graph(graphed=True),
             payload_memory=edge.Memory.Cold,
         )
         folder = self._folder(name)
@@ -217,13 +219,9 @@ class EdgeClient:
         with self._lease(name).use(opener=create_or_load):
             return True
 
-    def _graph(self, params: models.VectorParams | None) -> edge.HnswIndexConfig:
-        """The store's graph settings; no graph for a vector that asks for m=0."""
-        unindexed = (
-            params is not None and params.hnsw_config is not None and not params.hnsw_config.m
-        )
+    def _graph(self, *, graphed: bool) -> edge.HnswIndexConfig:
         return edge.HnswIndexConfig(
-            m=0 if unindexed else GRAPH_M,
+            m=GRAPH_M if graphed else 0,
             ef_construct=EF_CONSTRUCT,
             full_scan_threshold=self._full_scan_kb,
             payload_m=0,
@@ -443,6 +441,11 @@ def _unit(vector: Any) -> np.ndarray:
     return values / norm if norm > 0 else values
 
 
+def _graphed(params: models.VectorParams) -> bool:
+    """Whether a vector gets a graph: all but those asking for m=0."""
+    return params.hnsw_config is None or params.hnsw_config.m != 0
+
+
 def _search_params(
     given: models.SearchParams | None, query_filter: models.Filter | None
 ) -> edge.SearchParams:
@@ -455,7 +458,7 @@ def _search_params(
 
 
 def _quantization(config: models.ScalarQuantization | None) -> edge.ScalarQuantizationConfig:
-    """int8 scalar quantization for every Edge collection, asked for or not.
+    """int8 scalar quantization for every searched vector, asked for or not.
 
     A quarter of the memory per vector in RAM, HNSW graphs built several times
     faster on a laptop; answers are rescored with the original vectors.

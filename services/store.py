@@ -49,6 +49,15 @@ GEO_FIELDS = ("geo",)
 T = TypeVar("T")
 
 
+def new_point(
+    pid: str | int, vectors: dict[str, list[float]], payload: dict[str, Any]
+) -> models.PointStruct:
+    """A point made from our own vectors and payload, without pydantic's check of
+    every value: that costs 100 µs a point with two 512-d vectors, a tenth of a
+    million-point load. Points read from files go through `models.PointStruct`."""
+    return models.PointStruct.model_construct(id=pid, vector=vectors, payload=payload)
+
+
 def point_id(collection: str, record_id: str) -> str:
     """uuid5 of the collection (alias) name and the record id: stable across versions."""
     return str(uuid.uuid5(POINT_NAMESPACE, f"{collection}/{record_id}"))
