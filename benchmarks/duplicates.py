@@ -17,7 +17,7 @@ time grows with items² (items × neighbours × items / neighbours); the Edge
 store and a server walk an HNSW index instead. The figures say which:
 `seconds_per_item` and the fitted growth exponent between sizes.
 
-    .venv/bin/python benchmarks/duplicates.py [--sizes 2500 5000 10000] [--neighbours 10]
+    .venv/bin/python benchmarks/duplicates.py [--sizes 10000 20000 40000] [--neighbours 10]
         [--backend edge|local] [--matrix-sizes 250 500 1000]
 """
 
@@ -156,7 +156,7 @@ def growth(results: Sequence[Mapping[str, Any]], key: str) -> float | None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sizes", type=int, nargs="+", default=[2_500, 5_000, 10_000])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 20_000, 40_000])
     parser.add_argument("--neighbours", type=int, default=10)
     parser.add_argument("--backend", choices=["edge", "local"], default="edge")
     parser.add_argument(
