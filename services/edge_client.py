@@ -191,7 +191,7 @@ class EdgeClient:
         Vectors and payloads live on disk and are read through the page cache
         (`Memory.Cold`), so a million points load and serve within a laptop's
         RAM; the int8 copies that searches walk stay in RAM. A vector whose
-        `hnsw_config` has m=0 gets no graph.
+        `hnsw_config` has m=0 gets neither a graph nor an int8 copy.
         """
         quantization = _quantization(quantization_config)
         graphed = {vector: _graphed(params) for vector, params in vectors_config.items()}

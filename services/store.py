@@ -268,9 +268,9 @@ class Store:
         self._create_indexes(physical)
 
     def _caption_params(self, vector: models.VectorParams) -> models.VectorParams:
-        """Caption vectors are stored for export and for Qdrant API users; nothing in
-        vitrine searches them, and no one else can open the embedded Edge store, so
-        there they get no HNSW graph (a million-point load builds one graph, not two)."""
+        """Caption vectors are stored for export and for Qdrant API users. Nothing in
+        vitrine searches them and Qdrant's API cannot reach the embedded Edge store,
+        so there they get no HNSW graph (a million-point load builds one, not two)."""
         if isinstance(self.client, EdgeClient):
             return vector.model_copy(update={"hnsw_config": models.HnswConfigDiff(m=0)})
         return vector
