@@ -35,9 +35,10 @@ from services.shard_lease import ShardLease
 ALIASES_FILE = "aliases.json"
 HANDOVER_SECONDS = 0.1
 FULL_SCAN_KB = 100_000
-"""Filtered searches that match fewer points than this many KB of vectors (about
-50,000 points of 512 floats) score every match exactly, found through the payload
-indexes; larger ones walk the HNSW graph."""
+"""Searches that can match fewer points than this many KB of vectors (about
+50,000 points of 512 floats) score every candidate exactly: a filter's matches,
+found through the payload indexes, or a whole segment that small. Larger ones
+walk the HNSW graph."""
 # One HNSW graph per searched vector, with Qdrant's default m but fewer
 # construction candidates (100 by default) to build faster on a laptop, and no
 # extra graphs per payload value (payload_m=0): with indexes on Iconclass and
