@@ -40,11 +40,13 @@ FULL_SCAN_KB = 100_000
 found through the payload indexes, or a whole segment that small. Larger ones
 walk the HNSW graph."""
 # One HNSW graph per searched vector, with Qdrant's default m but fewer
-# construction candidates (100 by default) to build faster on a laptop, and no
-# extra graphs per payload value (payload_m=0): with indexes on Iconclass and
-# years those made building 50k points five times slower (55 s against 10 s).
-# Filtered searches use an exact scan of few matches (FULL_SCAN_KB) and ACORN
-# on the main graph for many.
+# construction candidates (100 by default) to build faster on a laptop. 48
+# builds 1M points in 276 s against 444 s, but recall@10 at beam 2048 fell to
+# 0.942 in benchmarks/query.py (0.96 with 64; 2 CPU cores). No extra graphs per
+# payload value (payload_m=0): with indexes on Iconclass and years those made
+# building 50k points five times slower (55 s against 10 s). Filtered searches
+# use an exact scan of few matches (FULL_SCAN_KB) and ACORN on the main graph
+# for many.
 GRAPH_M = 16
 EF_CONSTRUCT = 64
 HNSW_EF = 2048
