@@ -50,7 +50,7 @@ walk the HNSW graph."""
 GRAPH_M = 16
 EF_CONSTRUCT = 64
 HNSW_EF = 2048
-"""Search beam: recall@10 0.96 at 1M points, 1.0 at 100k; search p50 29 / 13 ms
+"""Search beam: recall@10 0.96 at 1M points, 1.0 at 100k; search p50 24 / 16 ms
 (benchmarks/query.py, 2 CPU cores)."""
 ACORN = edge.AcornSearchParams(enable=True)
 """Filtered graph walks look two hops ahead, as no per-value graphs exist."""
