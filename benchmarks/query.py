@@ -137,8 +137,8 @@ def measure(args: argparse.Namespace, size: int, folder: Path, embedder: Embedde
         name: [] for name in ("numpy", "store", "filtered", "text_end_to_end")
     }
     recall: dict[str, list[float]] = {"store": [], "filtered": []}
-    # The exact answers first: a 2 GB numpy scan between two timed store queries
-    # would empty the CPU caches the store's indexes live in, as queries do not.
+    # The exact answers first, so that no 2 GB numpy scan runs between two timed
+    # queries: a user's queries follow each other with nothing of the kind between.
     wanted: dict[str, list[set[int]]] = {"store": [], "filtered": []}
     for probe in probes:
         tick = time.perf_counter()

@@ -73,7 +73,7 @@ def aat_id(value: str) -> str:
 
 def _any_of(key: str, values: list[str]) -> models.FieldCondition:
     """One value is matched as such: Qdrant walks a single value's index entry faster
-    (a filtered search over 1M points took 15 ms against 30 ms as MatchAny)."""
+    (Iconclass + years over 1M points on Edge: 14-16 ms against 21-35 ms as MatchAny)."""
     if len(values) == 1:
         return models.FieldCondition(key=key, match=models.MatchValue(value=values[0]))
     return models.FieldCondition(key=key, match=models.MatchAny(any=values))
