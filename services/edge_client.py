@@ -17,7 +17,7 @@ Layout of the folder::
 import fcntl
 import json
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -40,18 +40,27 @@ FULL_SCAN_KB = 100_000
 found through the payload indexes, or a whole segment that small. Larger ones
 walk the HNSW graph."""
 # One HNSW graph per searched vector, with Qdrant's default m but fewer
-# construction candidates (100 by default) to build faster on a laptop. 48
-# builds 1M points in 276 s against 444 s, but recall@10 at beam 2048 fell to
-# 0.942 in benchmarks/query.py (0.96 with 64; 2 CPU cores). No extra graphs per
+# construction candidates (100 by default) to build faster on a laptop. 48 is
+# safe because graphs cover one segment (SEGMENT_POINTS) each: at 1M points,
+# recall@10 0.99 in benchmarks/query.py with 48, where one graph of the whole
+# million built with 48 reached 0.942 (2 CPU cores). No extra graphs per
 # payload value (payload_m=0): with indexes on Iconclass and years those made
 # building 50k points five times slower (55 s against 10 s). Filtered searches
 # use an exact scan of few matches (FULL_SCAN_KB) and ACORN on the main graph
 # for many.
 GRAPH_M = 16
-EF_CONSTRUCT = 64
+EF_CONSTRUCT = 48
 HNSW_EF = 2048
-"""Search beam: recall@10 0.96 at 1M points, 1.0 at 100k; search p50 24 / 16 ms
-(benchmarks/query.py, 2 CPU cores)."""
+"""Search beam: recall@10 0.99 at 1M points, 1.0 at 100k; store-only search p50
+26 / 7 ms (benchmarks/query.py, 2 CPU cores)."""
+SEGMENT_POINTS = 500_000
+"""Points written before the shard indexes them as one segment and starts the next.
+Qdrant searches and opens a shard's segments in parallel, a thread each, so a
+million points kept as two segments use both cores of a laptop. Measured on 1M
+points, 2 CPU cores, ef_construct 64, two segments against one: graphs built in
+369 s against 444, a filtered query (Iconclass + years) p50 9 ms against 15 after
+a first round, recall@10 0.994 at the same beam (one graph: 0.962), opened in
+3.5-4.4 s against 4.8-6.2 s."""
 ACORN = edge.AcornSearchParams(enable=True)
 """Filtered graph walks look two hops ahead, as no per-value graphs exist."""
 RESCORE = edge.QuantizationSearchParams(rescore=True, oversampling=2.0)
@@ -68,11 +77,19 @@ class EdgeClient:
     """A folder of Edge shards with aliases, shaped like the QdrantClient calls we use."""
 
     def __init__(
-        self, path: Path, *, wait_seconds: float = 300.0, full_scan_kb: int = FULL_SCAN_KB
+        self,
+        path: Path,
+        *,
+        wait_seconds: float = 300.0,
+        full_scan_kb: int = FULL_SCAN_KB,
+        segment_points: int = SEGMENT_POINTS,
     ) -> None:
         self.path = path
         self._wait_seconds = wait_seconds
         self._full_scan_kb = full_scan_kb
+        self._segment_points = segment_points
+        self._unindexed: dict[str, int] = {}
+        """Points this process wrote to each shard since it last indexed it."""
         self._leases: dict[str, ShardLease] = {}
         self._leases_guard = threading.Lock()
         (path / "collections").mkdir(parents=True, exist_ok=True)
@@ -159,14 +176,18 @@ class EdgeClient:
             wait_seconds=self._wait_seconds,
         )
 
-    @contextmanager
-    def _shard(self, name: str) -> Iterator[Any]:
-        """The open shard of a collection, named directly or by an alias (as Qdrant allows)."""
+    def _physical(self, name: str) -> str:
+        """The physical collection named directly or by an alias (as Qdrant allows)."""
         if not self.collection_exists(name):
             name = self._read_aliases().get(name, name)
         if not self.collection_exists(name):
             raise CollectionNotFoundError(f"No physical collection {name!r} in {self.path}.")
-        with self._lease(name).use() as shard:
+        return name
+
+    @contextmanager
+    def _shard(self, name: str) -> Iterator[Any]:
+        """The open shard of a collection, named directly or by an alias."""
+        with self._lease(self._physical(name)).use() as shard:
             yield shard
 
     def collection_exists(self, name: str) -> bool:
@@ -211,6 +232,9 @@ class EdgeClient:
             },
             hnsw_config=self._graph(graphed=True),
             payload_memory=edge.Memory.Cold,
+            optimizers=edge.EdgeOptimizersConfig(
+                max_segment_size=self._segment_kb(vectors_config.values())
+            ),
         )
         folder = self._folder(name)
 
@@ -222,6 +246,12 @@ class EdgeClient:
 
         with self._lease(name).use(opener=create_or_load):
             return True
+
+    def _segment_kb(self, vectors: Iterable[models.VectorParams]) -> int:
+        """`segment_points` in Qdrant's measure of a segment (KB of its largest vector),
+        so that indexing never merges two full segments back into one."""
+        largest = max((params.size for params in vectors), default=1)
+        return max(1, self._segment_points * largest * 4 // 1024)
 
     def _graph(self, *, graphed: bool) -> edge.HnswIndexConfig:
         return edge.HnswIndexConfig(
@@ -244,6 +274,7 @@ class EdgeClient:
             return False
         with self._leases_guard:
             lease = self._leases.pop(name, None) or self._new_lease(name)
+        self._unindexed.pop(name, None)
         lease.remove(self._folder(name))
         return True
 
@@ -254,8 +285,10 @@ class EdgeClient:
 
     def optimize(self, name: str) -> None:
         """Merge segments and build the HNSW and payload indexes, blocking until done."""
-        with self._shard(name) as shard:
+        physical = self._physical(name)
+        with self._shard(physical) as shard:
             shard.optimize()
+            self._unindexed.pop(physical, None)
 
     # -- points -----------------------------------------------------------------------
 
@@ -269,9 +302,16 @@ class EdgeClient:
         return models.CountResult(count=found)
 
     def upsert(self, name: str, points: Sequence[models.PointStruct], wait: bool = True) -> None:
+        """Write points; every `segment_points` of them are indexed as a segment of their own."""
         converted = [convert.to_point(point) for point in points]
-        with self._shard(name) as shard:
+        physical = self._physical(name)
+        with self._shard(physical) as shard:
             shard.update(edge.UpdateOperation.upsert_points(converted))
+            written = self._unindexed.get(physical, 0) + len(converted)
+            if written >= self._segment_points:
+                shard.optimize()
+                written = 0
+            self._unindexed[physical] = written
 
     def overwrite_payload(
         self, name: str, payload: dict[str, Any], points: Sequence[Any], wait: bool = True

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import qdrant_edge as edge
 from qdrant_client import models
 
 from services.edge_client import EdgeClient
@@ -109,3 +110,38 @@ def test_a_stored_vector_without_graph_is_still_searchable(tmp_path: Path) -> No
     hits = client.query_points("c", [1, 0, 0, 0], using="caption", limit=2).points
     client.close()
     assert [hit.id for hit in hits] == [0, 2]
+
+
+def test_a_large_write_is_indexed_as_segments_that_answer_as_one(tmp_path: Path) -> None:
+    """Every `segment_points` written become an indexed segment of their own (searched
+    in parallel by Qdrant); indexing does not merge them back, and a search over
+    them finds the same best matches as an exact scan."""
+    rng = np.random.default_rng(5)
+    points, segment_points = 36_000, 12_000
+    vectors = rng.normal(size=(points, DIM)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    client = EdgeClient(tmp_path, segment_points=segment_points)
+    client.create_collection("c", {"image": models.VectorParams(size=DIM, distance="Cosine")})
+    for start in range(0, points, 4_000):
+        client.upsert(
+            "c",
+            [
+                models.PointStruct(id=index, vector={"image": vectors[index].tolist()})
+                for index in range(start, start + 4_000)
+            ],
+        )
+    client.optimize("c")
+    recalls = []
+    for probe in rng.choice(points, size=20, replace=False):
+        exact = set(np.argsort(-(vectors @ vectors[probe]))[:10].tolist())
+        hits = client.query_points("c", vectors[probe].tolist(), using="image").points
+        recalls.append(len({int(hit.id) for hit in hits} & exact) / 10)
+    client.close()
+    shard = edge.EdgeShard.load(str(tmp_path / "collections" / "c"))
+    info = shard.info()
+    shard.close()
+    assert info.points_count == points
+    assert info.indexed_vectors_count == points
+    # Three indexed segments and the empty one that takes the next writes.
+    assert info.segments_count == points // segment_points + 1
+    assert np.mean(recalls) >= 0.95

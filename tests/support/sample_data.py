@@ -103,7 +103,9 @@ def write_sample_collection(root: Path, count: int = 24, delimiter: str = ",") -
     (root / "images").mkdir(parents=True, exist_ok=True)
     items = sample_items(count)
     for index, item in enumerate(items):
-        picture = draw(COLOURS[index % len(COLOURS)], SHAPES[index % len(SHAPES)], variant=index // 12)
+        picture = draw(
+            COLOURS[index % len(COLOURS)], SHAPES[index % len(SHAPES)], variant=index // 12
+        )
         picture.save(root / item.image)
     manifest = root / "manifest.csv"
     with manifest.open("w", newline="", encoding="utf-8") as stream:
