@@ -248,8 +248,9 @@ class EdgeClient:
             return True
 
     def _segment_kb(self, vectors: Iterable[models.VectorParams]) -> int:
-        """`segment_points` in Qdrant's measure of a segment (KB of its largest vector),
-        so that indexing never merges two full segments back into one."""
+        """`segment_points` as KB of the largest vector, for Qdrant's `max_segment_size`:
+        with it, indexing does not merge two full segments back into one (without
+        it, Edge merged them)."""
         largest = max((params.size for params in vectors), default=1)
         return max(1, self._segment_points * largest * 4 // 1024)
 
