@@ -287,7 +287,7 @@ class EdgeClient:
     def optimize(self, name: str) -> None:
         """Merge segments and build the HNSW and payload indexes, blocking until done."""
         physical = self._physical(name)
-        with self._shard(physical) as shard:
+        with self._lease(physical).use() as shard:
             shard.optimize()
             self._unindexed.pop(physical, None)
 
@@ -306,7 +306,7 @@ class EdgeClient:
         """Write points; every `segment_points` of them are indexed as a segment of their own."""
         converted = [convert.to_point(point) for point in points]
         physical = self._physical(name)
-        with self._shard(physical) as shard:
+        with self._lease(physical).use() as shard:
             shard.update(edge.UpdateOperation.upsert_points(converted))
             written = self._unindexed.get(physical, 0) + len(converted)
             if written >= self._segment_points:
